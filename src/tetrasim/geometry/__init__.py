@@ -1,0 +1,14 @@
+"""Geometry: well-mixed compartments and tetrahedral meshes with their regions."""
+
+from . import shapes
+from .io import load_mesh, save_mesh
+from .mesh import TetMesh, parse_length_unit
+from .quality import mesh_info, tet_quality
+from .regions import DiffusionBoundary, MeshCompartment, MeshGeometry, MeshPatch, MeshROI
+from .wellmixed import WellMixed, WellMixedCompartment, WellMixedPatch
+
+__all__ = [
+    "TetMesh", "MeshGeometry", "MeshCompartment", "MeshPatch", "DiffusionBoundary", "MeshROI",
+    "load_mesh", "save_mesh", "mesh_info", "tet_quality", "parse_length_unit", "shapes",
+    "WellMixed", "WellMixedCompartment", "WellMixedPatch",
+]

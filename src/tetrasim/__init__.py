@@ -1,0 +1,33 @@
+"""tetrasim: stochastic reaction-diffusion on tetrahedral meshes of neurons and glia.
+
+Importing is cheap: numba kernels compile on first use, MPI is never initialised here.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from . import errors
+from .compile import CompiledSystem, compile_system
+from .errors import (
+    CapabilityError,
+    CompileError,
+    GeometryError,
+    MeshFormatError,
+    ModelError,
+    SimulationError,
+    TetrasimError,
+    UnitError,
+)
+from .geometry.wellmixed import WellMixed
+from .model import Model
+from .recording import ROI, Conc, Count, Results, Tet, Tri, load_results
+from .simulation import Simulation
+from .units import Q
+
+__all__ = [
+    "__version__", "errors", "Model", "WellMixed", "Simulation", "compile_system", "CompiledSystem",
+    "Count", "Conc", "Tet", "Tri", "ROI", "Results", "load_results", "Q",
+    "TetrasimError", "ModelError", "UnitError", "GeometryError", "MeshFormatError", "CompileError",
+    "CapabilityError", "SimulationError",
+]

@@ -1,0 +1,306 @@
+"""Regions of a tetrahedral mesh: compartments, patches, diffusion boundaries and ROIs.
+
+:class:`MeshGeometry` ties a :class:`~tetrasim.geometry.mesh.TetMesh` to named regions that
+the model's systems live in. Everything is stored as index arrays into the mesh.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import GeometryError, did_you_mean
+from .mesh import TetMesh, _as_index_array
+
+__all__ = ["MeshGeometry", "MeshCompartment", "MeshPatch", "DiffusionBoundary", "MeshROI"]
+
+
+@dataclass
+class MeshCompartment:
+    """A volume region: a set of tets with the volume systems that act in it."""
+
+    name: str
+    tets: np.ndarray
+    systems: list[str] = field(default_factory=list)
+    volume: float = 0.0  # m^3
+
+    def __repr__(self) -> str:
+        return f"MeshCompartment({self.name!r}, {self.tets.size} tets, systems={self.systems})"
+
+
+@dataclass
+class MeshPatch:
+    """A surface region: triangles (face ids) between an inner and an optional outer compartment.
+
+    ``tri_inner_tet[i]`` is the tet of ``inner`` adjacent to ``tris[i]``; ``tri_outer_tet[i]``
+    the tet of ``outer`` on the other side, or ``-1``. ``tri_normals`` point from inner to outer.
+    """
+
+    name: str
+    tris: np.ndarray
+    inner: str
+    outer: str | None
+    systems: list[str] = field(default_factory=list)
+    tri_inner_tet: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    tri_outer_tet: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    tri_normals: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+    area: float = 0.0  # m^2
+
+    def __repr__(self) -> str:
+        return (f"MeshPatch({self.name!r}, {self.tris.size} tris, inner={self.inner!r}, "
+                f"outer={self.outer!r}, systems={self.systems})")
+
+
+@dataclass
+class DiffusionBoundary:
+    """Faces between two compartments across which diffusion can be switched on."""
+
+    name: str
+    tris: np.ndarray
+    between: tuple[str, str]
+    tri_tets: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int64))
+
+    @property
+    def inner(self) -> str:
+        return self.between[0]
+
+    @property
+    def outer(self) -> str:
+        return self.between[1]
+
+    def __repr__(self) -> str:
+        return f"DiffusionBoundary({self.name!r}, {self.tris.size} tris, between={self.between})"
+
+
+@dataclass
+class MeshROI:
+    """A named selection of tets, triangles (face ids) or vertices, for setting and recording."""
+
+    name: str
+    kind: str  # "tets" | "tris" | "vertices"
+    indices: np.ndarray
+
+    @property
+    def tets(self) -> np.ndarray:
+        return self.indices if self.kind == "tets" else np.zeros(0, np.int64)
+
+    @property
+    def tris(self) -> np.ndarray:
+        return self.indices if self.kind == "tris" else np.zeros(0, np.int64)
+
+    @property
+    def vertices(self) -> np.ndarray:
+        return self.indices if self.kind == "vertices" else np.zeros(0, np.int64)
+
+
+def _systems(systems, what: str) -> list[str]:
+    if systems is None:
+        return []
+    if isinstance(systems, str):
+        return [systems]
+    names = [getattr(s, "name", s) for s in systems]
+    for name in names:
+        if not isinstance(name, str):
+            raise GeometryError(f"{what}: systems must be names of model systems, got {name!r}")
+    return names
+
+
+class MeshGeometry:
+    """Named compartments, patches, diffusion boundaries and ROIs on a :class:`TetMesh`.
+
+    Examples
+    --------
+    >>> import tetrasim as ts
+    >>> mesh = ts.TetMesh.from_arrays([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 1]],
+    ...                               [[0, 1, 2, 3], [1, 2, 3, 4]], length_unit="um")
+    >>> geom = ts.MeshGeometry(mesh)
+    >>> geom.compartment("cyto", systems=["cyt"])
+    MeshCompartment('cyto', 2 tets, systems=['cyt'])
+    >>> geom.patch("memb", tris=mesh.surface_tris(), inner="cyto", systems=["pm"])
+    MeshPatch('memb', 6 tris, inner='cyto', outer=None, systems=['pm'])
+    """
+
+    def __init__(self, mesh: TetMesh):
+        if not isinstance(mesh, TetMesh):
+            raise GeometryError(f"MeshGeometry needs a TetMesh, got {type(mesh).__name__}")
+        self.mesh = mesh
+        self.compartments: dict[str, MeshCompartment] = {}
+        self.patches: dict[str, MeshPatch] = {}
+        self.diffusion_boundaries: dict[str, DiffusionBoundary] = {}
+        self.rois: dict[str, MeshROI] = {}
+        self.tet_compartment = np.full(mesh.n_tets, -1, dtype=np.int64)  # index into compartments
+        self.tri_patch = np.full(mesh.n_tris, -1, dtype=np.int64)  # index into patches
+
+    def __repr__(self) -> str:
+        return (f"MeshGeometry({self.mesh.n_tets} tets; compartments={list(self.compartments)}, "
+                f"patches={list(self.patches)}, diffusion_boundaries={list(self.diffusion_boundaries)}, "
+                f"rois={list(self.rois)})")
+
+    # ------------------------------------------------------------------ helpers
+    def _check_name(self, name: str, what: str) -> None:
+        if not isinstance(name, str) or not name:
+            raise GeometryError(f"{what} name must be a non-empty string, got {name!r}")
+        used = {**self.compartments, **self.patches, **self.diffusion_boundaries, **self.rois}
+        if name in used:
+            raise GeometryError(f"{what} {name!r}: the name is already used by {used[name]!r}")
+
+    def _tets(self, tets, what: str) -> np.ndarray:
+        if tets is None:
+            return np.arange(self.mesh.n_tets, dtype=np.int64)
+        if isinstance(tets, str):
+            return self.mesh.group(tets)
+        arr = np.unique(_as_index_array(tets, what, self.mesh.n_tets, "tet"))
+        return arr
+
+    def _tris(self, tris, what: str) -> np.ndarray:
+        if isinstance(tris, str):
+            return self.mesh.tri_group(tris)
+        arr = np.asarray(tris)
+        if arr.ndim == 2 and arr.shape[1] == 3 and arr.dtype != bool:
+            return np.unique(self.mesh.find_tris(arr, name=what))
+        return np.unique(_as_index_array(arr, what, self.mesh.n_tris, "triangle"))
+
+    def _comp(self, name, what: str) -> MeshCompartment:
+        key = getattr(name, "name", name)
+        if key not in self.compartments:
+            raise GeometryError(
+                f"{what}: no compartment {key!r}{did_you_mean(key, self.compartments)}; "
+                f"define it first with geom.compartment({key!r}, tets=...)"
+            )
+        return self.compartments[key]
+
+    def _comp_mask(self, comp: MeshCompartment) -> np.ndarray:
+        mask = np.zeros(self.mesh.n_tets, dtype=bool)
+        mask[comp.tets] = True
+        return mask
+
+    # ------------------------------------------------------------------ regions
+    def compartment(self, name: str, tets=None, systems=None) -> MeshCompartment:
+        """Add a compartment of ``tets`` (indices, mask or group name; ``None``: all tets)."""
+        what = f"compartment {name!r}"
+        self._check_name(name, "compartment")
+        idx = self._tets(tets, what)
+        if idx.size == 0:
+            raise GeometryError(f"{what}: the tet selection is empty")
+        owner = self.tet_compartment[idx]
+        if (owner >= 0).any():
+            other = list(self.compartments)[int(owner[owner >= 0][0])]
+            t = int(idx[np.flatnonzero(owner >= 0)[0]])
+            raise GeometryError(
+                f"{what}: tet {t} (and {int((owner >= 0).sum()) - 1} more) already belongs to compartment "
+                f"{other!r}; a tet can be in one compartment only"
+            )
+        idx.setflags(write=False)
+        comp = MeshCompartment(name, idx, _systems(systems, what), float(self.mesh.tet_volumes[idx].sum()))
+        self.tet_compartment[idx] = len(self.compartments)
+        self.compartments[name] = comp
+        return comp
+
+    def patch(self, name: str, tris, inner, outer=None, systems=None) -> MeshPatch:
+        """Add a patch of triangles (face ids, vertex triples or a triangle-group name).
+
+        Every triangle must be a face of a tet of ``inner``; when ``outer`` is given, the tet on
+        the other side must belong to ``outer``.
+        """
+        what = f"patch {name!r}"
+        self._check_name(name, "patch")
+        inner_c = self._comp(inner, what)
+        outer_c = self._comp(outer, what) if outer is not None else None
+        ids = self._tris(tris, what)
+        if ids.size == 0:
+            raise GeometryError(f"{what}: the triangle selection is empty")
+        taken = self.tri_patch[ids] >= 0
+        if taken.any():
+            other = list(self.patches)[int(self.tri_patch[ids[taken][0]])]
+            raise GeometryError(f"{what}: triangle {int(ids[taken][0])} already belongs to patch {other!r}")
+        ft = self.mesh.face_tets[ids]
+        in_mask = self._comp_mask(inner_c)
+        t0_in = in_mask[ft[:, 0]]
+        t1_in = (ft[:, 1] >= 0) & in_mask[np.maximum(ft[:, 1], 0)]
+        if not (t0_in | t1_in).all():
+            bad = int(ids[np.flatnonzero(~(t0_in | t1_in))[0]])
+            raise GeometryError(
+                f"{what}: triangle {bad} is not a face of any tet of inner compartment {inner_c.name!r} "
+                f"({int((~(t0_in | t1_in)).sum())} such triangles); pick faces on its boundary, "
+                f"e.g. mesh.surface_tris(geom.compartments[{inner_c.name!r}].tets)"
+            )
+        if (t0_in & t1_in).any():
+            bad = int(ids[np.flatnonzero(t0_in & t1_in)[0]])
+            raise GeometryError(
+                f"{what}: triangle {bad} lies inside compartment {inner_c.name!r} (tets on both sides belong "
+                "to it); a patch must be on the compartment's boundary"
+            )
+        inner_tet = np.where(t0_in, ft[:, 0], ft[:, 1])
+        other_tet = np.where(t0_in, ft[:, 1], ft[:, 0])
+        if outer_c is not None:
+            out_mask = self._comp_mask(outer_c)
+            ok = (other_tet >= 0) & out_mask[np.maximum(other_tet, 0)]
+            if not ok.all():
+                bad = int(ids[np.flatnonzero(~ok)[0]])
+                raise GeometryError(
+                    f"{what}: triangle {bad} has no tet of outer compartment {outer_c.name!r} on its other side "
+                    f"({int((~ok).sum())} such triangles); use geom.membrane_tris_between"
+                    f"({inner_c.name!r}, {outer_c.name!r}) or leave outer=None"
+                )
+            outer_tet = other_tet
+        else:
+            outer_tet = np.full(ids.size, -1, dtype=np.int64)
+        normals = self.mesh.tri_normals[ids] * np.where(t0_in, 1.0, -1.0)[:, None]
+        for arr in (ids, inner_tet, outer_tet, normals):
+            arr.setflags(write=False)
+        patch = MeshPatch(name, ids, inner_c.name, None if outer_c is None else outer_c.name,
+                          _systems(systems, what), inner_tet, outer_tet, normals,
+                          float(self.mesh.tri_areas[ids].sum()))
+        self.tri_patch[ids] = len(self.patches)
+        self.patches[name] = patch
+        return patch
+
+    def membrane_tris_between(self, a, b) -> np.ndarray:
+        """Face ids shared by a tet of compartment ``a`` and a tet of compartment ``b``."""
+        ca = self._comp(a, "membrane_tris_between")
+        cb = self._comp(b, "membrane_tris_between")
+        return self.mesh.faces_between(ca.tets, cb.tets)
+
+    def diffusion_boundary(self, name: str, between) -> DiffusionBoundary:
+        """Add a diffusion boundary on the faces shared by the two compartments ``between=(a, b)``."""
+        what = f"diffusion boundary {name!r}"
+        self._check_name(name, "diffusion boundary")
+        try:
+            a, b = between
+        except (TypeError, ValueError):
+            raise GeometryError(f"{what}: between must be a pair of compartment names, got {between!r}") from None
+        ca, cb = self._comp(a, what), self._comp(b, what)
+        if ca.name == cb.name:
+            raise GeometryError(f"{what}: between names the same compartment twice ({ca.name!r})")
+        ids = self.mesh.faces_between(ca.tets, cb.tets)
+        if ids.size == 0:
+            raise GeometryError(f"{what}: compartments {ca.name!r} and {cb.name!r} share no face")
+        ft = self.mesh.face_tets[ids]
+        a_mask = self._comp_mask(ca)
+        first_in_a = a_mask[ft[:, 0]]
+        tri_tets = np.stack([np.where(first_in_a, ft[:, 0], ft[:, 1]), np.where(first_in_a, ft[:, 1], ft[:, 0])], 1)
+        db = DiffusionBoundary(name, ids, (ca.name, cb.name), tri_tets)
+        self.diffusion_boundaries[name] = db
+        return db
+
+    def roi(self, name: str, *, tets=None, tris=None, vertices=None) -> MeshROI:
+        """Add a region of interest: exactly one of ``tets``, ``tris`` or ``vertices``."""
+        what = f"ROI {name!r}"
+        self._check_name(name, "ROI")
+        given = [(k, v) for k, v in (("tets", tets), ("tris", tris), ("vertices", vertices)) if v is not None]
+        if len(given) != 1:
+            raise GeometryError(f"{what}: give exactly one of tets=, tris= or vertices=")
+        kind, value = given[0]
+        if kind == "tets":
+            idx = self._tets(value, what)
+        elif kind == "tris":
+            idx = self._tris(value, what)
+        else:
+            idx = np.unique(_as_index_array(value, what, self.mesh.n_vertices, "vertex"))
+        if idx.size == 0:
+            raise GeometryError(f"{what}: the selection is empty")
+        idx.setflags(write=False)
+        roi = MeshROI(name, kind, idx)
+        self.rois[name] = roi
+        return roi

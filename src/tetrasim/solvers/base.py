@@ -1,0 +1,86 @@
+"""The small contract every solver implements, and the registry of solver names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import CapabilityError, did_you_mean
+
+__all__ = ["Runtime", "Solver", "SOLVER_ALIASES", "get_solver_class", "canonical_solver_name"]
+
+
+@dataclass
+class Runtime:
+    """Parameters a user may change during a simulation (copies of the compiled arrays)."""
+
+    rx_rate: np.ndarray
+    df_rate: np.ndarray
+    df_total: np.ndarray
+    clamped: np.ndarray  # (n_pools,) bool
+
+
+class Solver:
+    """A solver advances one run's state from t_start to t_end, sampling at record times.
+
+    Subclasses set ``name``, ``state_dtype`` and ``stochastic`` and implement
+    :meth:`new_runs` and :meth:`advance`.
+    """
+
+    name = "base"
+    state_dtype = np.int64
+    stochastic = True
+    needs_mesh = False
+
+    def __init__(self, compiled, runtime: Runtime, **options):
+        self.compiled = compiled
+        self.runtime = runtime
+        self.options = options
+
+    def new_runs(self, seed: int, n_runs: int) -> list:
+        """Per-run solver states (e.g. RNG states), one per replicate; opaque to the caller."""
+        raise NotImplementedError
+
+    def advance(self, run_state, counts, t_start, t_end, record_times, record_pools, out, progress=None):
+        """Advance ``counts`` in place; write samples for ``record_times`` into ``out`` rows."""
+        raise NotImplementedError
+
+    def parameters_changed(self) -> None:
+        """Called after rates, diffusion coefficients or clamps change."""
+
+
+SOLVER_ALIASES = {
+    "wm-ssa": "wm-ssa", "wmdirect": "wm-ssa", "ssa-wm": "wm-ssa",
+    "wm-ode": "wm-ode", "wmrk4": "wm-ode", "wmrssa": "wm-ssa",
+    "ssa": "ssa", "tetexact": "ssa",
+    "opsplit": "opsplit", "tetopsplit": "opsplit", "disttetopsplit": "opsplit",
+    "ode": "ode", "tetode": "ode",
+}
+
+
+def canonical_solver_name(name: str) -> str:
+    key = str(name).strip().lower()
+    if key not in SOLVER_ALIASES:
+        raise CapabilityError(f"unknown solver {name!r}{did_you_mean(key, SOLVER_ALIASES)}; "
+                              "choose wm-ssa, wm-ode, ssa, opsplit or ode")
+    return SOLVER_ALIASES[key]
+
+
+def get_solver_class(name: str):
+    canonical = canonical_solver_name(name)
+    if canonical in ("wm-ssa", "ssa"):
+        from .ssa import SSASolver, WellMixedSSASolver
+
+        return WellMixedSSASolver if canonical == "wm-ssa" else SSASolver
+    if canonical in ("wm-ode", "ode"):
+        from .ode import ODESolver, WellMixedODESolver
+
+        return WellMixedODESolver if canonical == "wm-ode" else ODESolver
+    if canonical == "opsplit":
+        try:
+            from .opsplit import OpSplitSolver
+        except ImportError:
+            raise CapabilityError("the 'opsplit' solver is not available in this version of tetrasim") from None
+        return OpSplitSolver
+    raise CapabilityError(f"solver {name!r} is not available")

@@ -1,0 +1,57 @@
+"""Exact SSA solvers: ``wm-ssa`` (well-mixed) and ``ssa`` (spatial, STEPS Tetexact).
+
+Both run the same kernel (kernels/ssa.py): on a mesh, diffusion between tets is just another
+kind of process in the one SSA.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..kernels.rng import seed_states
+from ..kernels.ssa import build_tree, propensities, ssa_advance, tree_size
+from .base import Solver
+
+__all__ = ["SSASolver", "WellMixedSSASolver"]
+
+_CHUNK_EVENTS = 2_000_000  # events between progress updates
+
+
+class SSASolver(Solver):
+    name = "ssa"
+    state_dtype = np.int64
+    stochastic = True
+
+    def __init__(self, compiled, runtime, **options):
+        super().__init__(compiled, runtime, **options)
+        c = compiled
+        self.n_processes = c.n_reactions + c.n_diffusions
+        self._tree_size = tree_size(self.n_processes)
+        self.events = 0
+
+    def new_runs(self, seed, n_runs):
+        return list(seed_states(seed, n_runs))
+
+    def advance(self, run_state, counts, t_start, t_end, record_times, record_pools, out, progress=None):
+        c, rt = self.compiled, self.runtime
+        leaves = np.zeros(self.n_processes)
+        propensities(counts, rt.rx_rate, c.rx_reac_ptr, c.rx_reac_pool, c.rx_reac_count, c.df_pool, rt.df_total,
+                     leaves)
+        tree = np.zeros(2 * self._tree_size)
+        build_tree(leaves, tree)
+        t, k = float(t_start), 0
+        while True:
+            t_reached, k, events, finished = ssa_advance(
+                counts, rt.clamped, rt.rx_rate, c.rx_reac_ptr, c.rx_reac_pool, c.rx_reac_count, c.rx_upd_ptr,
+                c.rx_upd_pool, c.rx_upd_delta, c.df_pool, c.df_ptr, c.df_dest, rt.df_rate, rt.df_total, c.dep_ptr,
+                c.dep_proc, tree, run_state, t, float(t_end), record_times, record_pools, out, k, _CHUNK_EVENTS)
+            self.events += events
+            if progress is not None:
+                progress(t_reached)
+            if finished:
+                return
+            t = t_reached
+
+
+class WellMixedSSASolver(SSASolver):
+    name = "wm-ssa"
