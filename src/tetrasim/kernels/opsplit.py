@@ -1,0 +1,212 @@
+"""Kernels of the operator-splitting solver (STEPS 4 / Hepburn et al. 2016).
+
+One step of length ``h`` (≤ τ = 1 / max leaving rate):
+
+1. ``ssa_operator``: in every reaction *cluster* (a tet with the triangles whose surface
+   reactions touch it; usually one tet), run the exact SSA of its reactions for ``h`` and
+   integrate each changed pool's count over time, giving its occupancy (time-averaged count).
+2. ``diffusion_operator``: for every (element, species) that diffuses, stochastically round
+   the occupancy (or take the count when no reaction changed it), cap it at the current
+   count, draw the number leaving ~ Binomial(m, h·Σd), split it over the faces, and add all
+   moves into ``delta``; then apply ``delta`` synchronously.
+
+Randomness comes from counter-based Philox streams keyed by (seed, run, step, key, purpose)
+where key is the cluster's smallest element id (SSA) or the pool id (diffusion). No draw
+depends on the order in which clusters or pools are visited, so any processing order (and
+any partition of the mesh over ranks) gives the same trajectory.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from .binomial import binomial, multinomial_split
+from .philox import PURPOSE_LEAVE, PURPOSE_SSA, STREAM_WORDS, stream_init, stream_uniform01
+
+__all__ = ["ssa_operator", "diffusion_operator", "opsplit_steps", "STREAM_WORDS"]
+
+
+@njit(cache=True, inline="always")
+def _propensity(p, counts, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count):
+    a = rx_rate[p]
+    for e in range(rx_reac_ptr[p], rx_reac_ptr[p + 1]):
+        n = counts[rx_reac_pool[e]]
+        for j in range(rx_reac_count[e]):
+            a *= n - j
+        if a <= 0.0:
+            return 0.0
+    return a
+
+
+@njit(cache=True, inline="always")
+def _touch(pool, t, counts, occ_integral, occ_last, touched, touched_list, n_touched):
+    """Integrate the count of ``pool`` up to ``t`` before it changes; returns the new list size."""
+    if touched[pool]:
+        occ_integral[pool] += counts[pool] * (t - occ_last[pool])
+    else:
+        touched[pool] = True
+        touched_list[n_touched] = pool
+        n_touched += 1
+        occ_integral[pool] = counts[pool] * t
+    occ_last[pool] = t
+    return n_touched
+
+
+@njit(cache=True)
+def ssa_operator(h, seed, run, step, order, cluster_ptr, cluster_proc, cluster_key, counts, clamped, rx_rate,
+                 rx_reac_ptr, rx_reac_pool, rx_reac_count, rx_upd_ptr, rx_upd_pool, rx_upd_delta, propensity,
+                 occ_integral, occ_last, touched, touched_list, stream):
+    """Exact SSA of every cluster's reactions over [0, h]; returns (number of touched pools, events)."""
+    n_touched = 0
+    events = 0
+    for oc in range(len(order)):
+        c = order[oc]
+        start, stop = cluster_ptr[c], cluster_ptr[c + 1]
+        a0 = 0.0
+        for i in range(start, stop):
+            p = cluster_proc[i]
+            a = _propensity(p, counts, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count)
+            propensity[p] = a
+            a0 += a
+        if a0 <= 0.0:
+            continue
+        stream_init(stream, seed, run, step, cluster_key[c], PURPOSE_SSA)
+        t = 0.0
+        while True:
+            t -= math.log(1.0 - stream_uniform01(stream)) / a0
+            if t >= h:
+                break
+            r = stream_uniform01(stream) * a0
+            chosen = cluster_proc[stop - 1]
+            for i in range(start, stop):
+                p = cluster_proc[i]
+                r -= propensity[p]
+                if r < 0.0:
+                    chosen = p
+                    break
+            if propensity[chosen] <= 0.0:  # round-off at the end of the scan
+                for i in range(stop - 1, start - 1, -1):
+                    if propensity[cluster_proc[i]] > 0.0:
+                        chosen = cluster_proc[i]
+                        break
+            events += 1
+            for e in range(rx_upd_ptr[chosen], rx_upd_ptr[chosen + 1]):
+                pool = rx_upd_pool[e]
+                if not clamped[pool]:
+                    n_touched = _touch(pool, t, counts, occ_integral, occ_last, touched, touched_list, n_touched)
+                    counts[pool] += rx_upd_delta[e]
+            a0 = 0.0
+            for i in range(start, stop):
+                p = cluster_proc[i]
+                a = _propensity(p, counts, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count)
+                propensity[p] = a
+                a0 += a
+            if a0 <= 0.0:
+                break
+    # close the occupancy integrals at h
+    for i in range(n_touched):
+        pool = touched_list[i]
+        occ_integral[pool] += counts[pool] * (h - occ_last[pool])
+    return n_touched, events
+
+
+@njit(cache=True)
+def diffusion_operator(h, seed, run, step, order, df_pool, df_ptr, df_dest, df_rate, df_total, counts, clamped,
+                       occ_integral, touched, delta, changed, listed, stream, split_out):
+    """Binomial diffusion of every (element, species) over h, applied synchronously. Returns jumps."""
+    n_changed = 0
+    jumps = 0
+    for od in range(len(order)):
+        d = order[od]
+        pool = df_pool[d]
+        n = counts[pool]
+        if n <= 0:
+            continue
+        stream_init(stream, seed, run, step, pool, PURPOSE_LEAVE)
+        if touched[pool]:
+            occupancy = occ_integral[pool] / h
+            m = np.int64(math.floor(occupancy))
+            if stream_uniform01(stream) < occupancy - m:
+                m += 1
+            if m > n:
+                m = n
+        else:
+            m = n
+        p = h * df_total[d]
+        if p > 1.0:
+            p = 1.0
+        leaving = binomial(m, p, stream)
+        if leaving <= 0:
+            continue
+        jumps += leaving
+        start, stop = df_ptr[d], df_ptr[d + 1]
+        if stop - start == 1:
+            split_out[0] = leaving
+        else:
+            multinomial_split(leaving, df_rate[start:stop], stream, split_out)
+        if not clamped[pool]:
+            if not listed[pool]:
+                listed[pool] = True
+                changed[n_changed] = pool
+                n_changed += 1
+            delta[pool] -= leaving
+        for k in range(stop - start):
+            moved = split_out[k]
+            if moved == 0:
+                continue
+            dest = df_dest[start + k]
+            if clamped[dest]:
+                continue
+            if not listed[dest]:
+                listed[dest] = True
+                changed[n_changed] = dest
+                n_changed += 1
+            delta[dest] += moved
+    # apply all moves at once: every draw above saw the counts of the start of the step
+    for i in range(n_changed):
+        pool = changed[i]
+        counts[pool] += delta[pool]
+        delta[pool] = 0
+        listed[pool] = False
+    return jumps
+
+
+@njit(cache=True)
+def _clear_touched(touched, touched_list, n_touched):
+    for i in range(n_touched):
+        touched[touched_list[i]] = False
+
+
+@njit(cache=True)
+def opsplit_steps(t, t_stop, tau, step, max_steps, seed, run, cluster_order, df_order, cluster_ptr, cluster_proc,
+                  cluster_key, counts, clamped, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count, rx_upd_ptr,
+                  rx_upd_pool, rx_upd_delta, df_pool, df_ptr, df_dest, df_rate, df_total, propensity, occ_integral,
+                  occ_last, touched, touched_list, delta, changed, listed, stream, split_out, stats):
+    """Take steps of length ≤ tau from t until t_stop exactly (or max_steps). Returns (t, step).
+
+    ``stats`` accumulates [reaction events, diffusion jumps, steps].
+    """
+    taken = 0
+    while t < t_stop and taken < max_steps:
+        h = t_stop - t
+        last = True
+        if h > tau * (1.0 + 1e-12):
+            h = tau
+            last = False
+        n_touched, events = ssa_operator(h, seed, run, step, cluster_order, cluster_ptr, cluster_proc, cluster_key,
+                                         counts, clamped, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count,
+                                         rx_upd_ptr, rx_upd_pool, rx_upd_delta, propensity, occ_integral, occ_last,
+                                         touched, touched_list, stream)
+        jumps = diffusion_operator(h, seed, run, step, df_order, df_pool, df_ptr, df_dest, df_rate, df_total,
+                                   counts, clamped, occ_integral, touched, delta, changed, listed, stream, split_out)
+        _clear_touched(touched, touched_list, n_touched)
+        stats[0] += events
+        stats[1] += jumps
+        stats[2] += 1
+        step += 1
+        taken += 1
+        t = t_stop if last else t + h
+    return t, step
