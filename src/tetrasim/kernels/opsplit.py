@@ -24,7 +24,31 @@ import numpy as np
 from numba import njit
 
 from .binomial import binomial, multinomial_split
-from .philox import PURPOSE_LEAVE, PURPOSE_SSA, STREAM_WORDS, stream_init, stream_uniform01
+from .philox import (
+    PURPOSE_LEAVE,
+    PURPOSE_SSA,
+    STREAM_WORDS,
+    philox4x64_10,
+    stream_init,
+    stream_uniform01,
+    word_to_uniform01,
+)
+
+_NEXT_BLOCK = 5  # index of the next-block word in a Philox stream state (see philox.py)
+
+
+@njit(cache=True, inline="always")
+def _first_block(seed, run, step, key, purpose):
+    """The four uniforms of block 0 of a keyed stream, drawn without touching a stream state."""
+    w0, w1, w2, w3 = philox4x64_10(np.uint64(0), np.uint64(key), np.uint64(step), np.uint64(purpose), seed, run)
+    return word_to_uniform01(w0), word_to_uniform01(w1), word_to_uniform01(w2), word_to_uniform01(w3)
+
+
+@njit(cache=True, inline="always")
+def _continue_stream(stream, seed, run, step, key, purpose):
+    """Point ``stream`` at block 1 of the keyed stream, after the uniforms of :func:`_first_block`."""
+    stream_init(stream, seed, run, step, key, purpose)
+    stream[_NEXT_BLOCK] = np.uint64(1)
 
 __all__ = ["ssa_operator", "diffusion_operator", "opsplit_steps", "STREAM_WORDS"]
 
@@ -56,41 +80,48 @@ def _touch(pool, t, counts, occ_integral, occ_last, touched, touched_list, n_tou
 
 
 @njit(cache=True)
-def ssa_operator(h, seed, run, step, order, cluster_ptr, cluster_proc, cluster_key, counts, clamped, rx_rate,
+def ssa_operator(h, seed, run, step, order, cluster_ptr, cluster_key, counts, clamped, rx_rate,
                  rx_reac_ptr, rx_reac_pool, rx_reac_count, rx_upd_ptr, rx_upd_pool, rx_upd_delta, propensity,
                  occ_integral, occ_last, touched, touched_list, stream):
-    """Exact SSA of every cluster's reactions over [0, h]; returns (number of touched pools, events)."""
+    """Exact SSA of every cluster's reactions over [0, h]; returns (number of touched pools, events).
+
+    Reaction arrays are in cluster order: cluster ``c`` owns processes cluster_ptr[c]..cluster_ptr[c+1]-1.
+    """
     n_touched = 0
     events = 0
     for oc in range(len(order)):
         c = order[oc]
         start, stop = cluster_ptr[c], cluster_ptr[c + 1]
         a0 = 0.0
-        for i in range(start, stop):
-            p = cluster_proc[i]
+        for p in range(start, stop):
             a = _propensity(p, counts, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count)
             propensity[p] = a
             a0 += a
         if a0 <= 0.0:
             continue
-        stream_init(stream, seed, run, step, cluster_key[c], PURPOSE_SSA)
-        t = 0.0
+        u0, u1, _u2, _u3 = _first_block(seed, run, step, cluster_key[c], PURPOSE_SSA)
+        t = -math.log(1.0 - u0) / a0
+        if t >= h:  # the common case: no reaction in this cluster during this step
+            continue
+        _continue_stream(stream, seed, run, step, cluster_key[c], PURPOSE_SSA)
+        first = True
         while True:
-            t -= math.log(1.0 - stream_uniform01(stream)) / a0
-            if t >= h:
-                break
-            r = stream_uniform01(stream) * a0
-            chosen = cluster_proc[stop - 1]
-            for i in range(start, stop):
-                p = cluster_proc[i]
+            if not first:
+                t -= math.log(1.0 - stream_uniform01(stream)) / a0
+                if t >= h:
+                    break
+            r = (u1 if first else stream_uniform01(stream)) * a0
+            first = False
+            chosen = stop - 1
+            for p in range(start, stop):
                 r -= propensity[p]
                 if r < 0.0:
                     chosen = p
                     break
             if propensity[chosen] <= 0.0:  # round-off at the end of the scan
-                for i in range(stop - 1, start - 1, -1):
-                    if propensity[cluster_proc[i]] > 0.0:
-                        chosen = cluster_proc[i]
+                for p in range(stop - 1, start - 1, -1):
+                    if propensity[p] > 0.0:
+                        chosen = p
                         break
             events += 1
             for e in range(rx_upd_ptr[chosen], rx_upd_ptr[chosen + 1]):
@@ -99,8 +130,7 @@ def ssa_operator(h, seed, run, step, order, cluster_ptr, cluster_proc, cluster_k
                     n_touched = _touch(pool, t, counts, occ_integral, occ_last, touched, touched_list, n_touched)
                     counts[pool] += rx_upd_delta[e]
             a0 = 0.0
-            for i in range(start, stop):
-                p = cluster_proc[i]
+            for p in range(start, stop):
                 a = _propensity(p, counts, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count)
                 propensity[p] = a
                 a0 += a
@@ -125,11 +155,13 @@ def diffusion_operator(h, seed, run, step, order, df_pool, df_ptr, df_dest, df_r
         n = counts[pool]
         if n <= 0:
             continue
-        stream_init(stream, seed, run, step, pool, PURPOSE_LEAVE)
+        # Uniforms: block 0 gives u_round, u_leave, u_split (enough for one molecule);
+        # anything more comes from the same keyed stream from block 1 on.
+        u_round, u_leave, u_split, _u3 = _first_block(seed, run, step, pool, PURPOSE_LEAVE)
         if touched[pool]:
             occupancy = occ_integral[pool] / h
             m = np.int64(math.floor(occupancy))
-            if stream_uniform01(stream) < occupancy - m:
+            if u_round < occupancy - m:
                 m += 1
             if m > n:
                 m = n
@@ -138,14 +170,33 @@ def diffusion_operator(h, seed, run, step, order, df_pool, df_ptr, df_dest, df_r
         p = h * df_total[d]
         if p > 1.0:
             p = 1.0
-        leaving = binomial(m, p, stream)
+        streaming = False
+        if m == 1:  # the common case on fine meshes: one uniform instead of a binomial set-up
+            leaving = 1 if u_leave < p else 0
+        else:
+            _continue_stream(stream, seed, run, step, pool, PURPOSE_LEAVE)
+            streaming = True
+            leaving = binomial(m, p, stream)
         if leaving <= 0:
             continue
         jumps += leaving
         start, stop = df_ptr[d], df_ptr[d + 1]
         if stop - start == 1:
             split_out[0] = leaving
+        elif leaving == 1:
+            target = u_split * df_total[d]
+            chosen = stop - 1
+            for e in range(start, stop):
+                target -= df_rate[e]
+                if target < 0.0:
+                    chosen = e
+                    break
+            for e in range(start, stop):
+                split_out[e - start] = 0
+            split_out[chosen - start] = 1
         else:
+            if not streaming:
+                _continue_stream(stream, seed, run, step, pool, PURPOSE_LEAVE)
             multinomial_split(leaving, df_rate[start:stop], stream, split_out)
         if not clamped[pool]:
             if not listed[pool]:
@@ -181,8 +232,7 @@ def _clear_touched(touched, touched_list, n_touched):
 
 
 @njit(cache=True)
-def opsplit_steps(t, t_stop, tau, step, max_steps, seed, run, cluster_order, df_order, cluster_ptr, cluster_proc,
-                  cluster_key, counts, clamped, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count, rx_upd_ptr,
+def opsplit_steps(t, t_stop, tau, step, max_steps, seed, run, cluster_order, df_order, cluster_ptr, cluster_key, counts, clamped, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count, rx_upd_ptr,
                   rx_upd_pool, rx_upd_delta, df_pool, df_ptr, df_dest, df_rate, df_total, propensity, occ_integral,
                   occ_last, touched, touched_list, delta, changed, listed, stream, split_out, stats):
     """Take steps of length ≤ tau from t until t_stop exactly (or max_steps). Returns (t, step).
@@ -196,7 +246,7 @@ def opsplit_steps(t, t_stop, tau, step, max_steps, seed, run, cluster_order, df_
         if h > tau * (1.0 + 1e-12):
             h = tau
             last = False
-        n_touched, events = ssa_operator(h, seed, run, step, cluster_order, cluster_ptr, cluster_proc, cluster_key,
+        n_touched, events = ssa_operator(h, seed, run, step, cluster_order, cluster_ptr, cluster_key,
                                          counts, clamped, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count,
                                          rx_upd_ptr, rx_upd_pool, rx_upd_delta, propensity, occ_integral, occ_last,
                                          touched, touched_list, stream)

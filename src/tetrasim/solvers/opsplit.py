@@ -63,9 +63,11 @@ class OpSplitSolver(Solver):
         self.dt_cap = None if dt is None else float(dt)
         c = compiled
         self.cluster_ptr, self.cluster_proc, self.cluster_key = reaction_clusters(c)
+        self._local_reactions()
         n_clusters = len(self.cluster_key)
         self.cluster_order = np.arange(n_clusters, dtype=np.int64)
-        self.df_order = np.arange(c.n_diffusions, dtype=np.int64)
+        # visit diffusing pools in memory order (any order gives the same result)
+        self.df_order = np.argsort(c.df_pool, kind="stable").astype(np.int64)
         if order_seed is not None:
             rng = np.random.default_rng(order_seed)
             self.cluster_order = rng.permutation(n_clusters).astype(np.int64)
@@ -85,12 +87,28 @@ class OpSplitSolver(Solver):
         self.stats = np.zeros(3, dtype=np.int64)  # reaction events, diffusion jumps, steps
         self.parameters_changed()
 
+    def _local_reactions(self) -> None:
+        """Copies of the reaction CSR arrays with processes renumbered in cluster order (locality)."""
+        c, order = self.compiled, self.cluster_proc
+
+        def gather(ptr, *values):
+            lengths = np.diff(ptr)[order]
+            new_ptr = np.zeros(len(order) + 1, np.int64)
+            np.cumsum(lengths, out=new_ptr[1:])
+            index = np.repeat(ptr[order], lengths) + (np.arange(new_ptr[-1]) - np.repeat(new_ptr[:-1], lengths))
+            return (new_ptr,) + tuple(np.ascontiguousarray(v[index]) for v in values)
+
+        self._reac_ptr, self._reac_pool, self._reac_count = gather(c.rx_reac_ptr, c.rx_reac_pool, c.rx_reac_count)
+        self._upd_ptr, self._upd_pool, self._upd_delta = gather(c.rx_upd_ptr, c.rx_upd_pool, c.rx_upd_delta)
+        self._rate = np.zeros(len(order))
+
     @property
     def tau(self) -> float:
         """The diffusion step (s): 1 / largest per-molecule leaving rate, capped by ``dt``."""
         return self._tau
 
     def parameters_changed(self) -> None:
+        self._rate[:] = self.runtime.rx_rate[self.cluster_proc]
         total = self.runtime.df_total
         largest = float(total.max()) if len(total) else 0.0
         tau = 1.0 / largest if largest > 0 else np.inf
@@ -112,8 +130,8 @@ class OpSplitSolver(Solver):
         seed = np.uint64(run_state["seed"])
         t, step = opsplit_steps(
             t, t_stop, self._tau, run_state["step"], max_steps, seed, np.uint64(run_state["run"]), self.cluster_order,
-            self.df_order, self.cluster_ptr, self.cluster_proc, self.cluster_key, counts, rt.clamped, rt.rx_rate,
-            c.rx_reac_ptr, c.rx_reac_pool, c.rx_reac_count, c.rx_upd_ptr, c.rx_upd_pool, c.rx_upd_delta, c.df_pool,
+            self.df_order, self.cluster_ptr, self.cluster_key, counts, rt.clamped, self._rate,
+            self._reac_ptr, self._reac_pool, self._reac_count, self._upd_ptr, self._upd_pool, self._upd_delta, c.df_pool,
             c.df_ptr, c.df_dest, rt.df_rate, rt.df_total, self._propensity, self._occ_integral, self._occ_last,
             self._touched, self._touched_list, self._delta, self._changed, self._listed, self._stream, self._split,
             self.stats)
