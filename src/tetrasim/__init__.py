@@ -19,6 +19,9 @@ from .errors import (
     TetrasimError,
     UnitError,
 )
+from .geometry import shapes
+from .geometry.mesh import TetMesh
+from .geometry.regions import MeshGeometry
 from .geometry.wellmixed import WellMixed
 from .model import Model
 from .recording import ROI, Conc, Count, Results, Tet, Tri, load_results
@@ -26,7 +29,7 @@ from .simulation import Simulation
 from .units import Q
 
 __all__ = [
-    "__version__", "errors", "Model", "WellMixed", "Simulation", "compile_system", "CompiledSystem",
+    "__version__", "errors", "Model", "WellMixed", "TetMesh", "MeshGeometry", "shapes", "Simulation", "compile_system", "CompiledSystem",
     "Count", "Conc", "Tet", "Tri", "ROI", "Results", "load_results", "Q",
     "TetrasimError", "ModelError", "UnitError", "GeometryError", "MeshFormatError", "CompileError",
     "CapabilityError", "SimulationError",

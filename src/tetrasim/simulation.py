@@ -20,7 +20,7 @@ from .errors import CapabilityError, SimulationError, did_you_mean
 from .recording.probes import Conc, Count, concentration_factor, resolve_where
 from .recording.results import RecordedSeries, Results
 from .solvers.base import Runtime, canonical_solver_name, get_solver_class
-from .units import AVOGADRO, to_si
+from .units import AVOGADRO, rate_dims, to_si
 
 __all__ = ["Simulation", "Recorder"]
 
@@ -46,6 +46,14 @@ class Recorder:
 
 def _where_text(where) -> str:
     return where if isinstance(where, str) else repr(where)
+
+
+def _as_float_array(value, what: str) -> np.ndarray:
+    """``value`` as a float array, or a SimulationError (never a NumPy traceback) for non-numbers."""
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise SimulationError(f"{what}: expected a number of molecules, got {value!r}") from None
 
 
 def _spread_integer(total: int, weights: np.ndarray) -> np.ndarray:
@@ -170,14 +178,18 @@ class Simulation:
         elements, pools, _ = self._select(where, species)
         integer = np.issubdtype(self.solver.state_dtype, np.integer)
         if per_element:
-            values = np.asarray(count, dtype=np.float64)
-            if values.shape[-1] != len(elements) or values.ndim > 2:
+            values = _as_float_array(count, f"set_count of {species!r} in {_where_text(where)!r}")
+            if values.ndim == 0 or values.shape[-1] != len(elements) or values.ndim > 2:
                 raise SimulationError(f"set_count(per_element=True) for {_where_text(where)!r} needs "
                                       f"{len(elements)} values (or (runs, {len(elements)})), got shape {values.shape}")
             self._check_counts(values, species, where, integer)
             self._apply(pools, values.astype(self.solver.state_dtype))
             return
-        total = float(count)
+        total = _as_float_array(count, f"set_count of {species!r} in {_where_text(where)!r}")
+        if total.ndim != 0:
+            raise SimulationError(f"set_count of {species!r} in {_where_text(where)!r} takes one total; "
+                                  "pass per_element=True for one value per element")
+        total = float(total)
         self._check_counts(np.array([total]), species, where, integer)
         weights = self.compiled.measure[elements]
         if integer:
@@ -240,11 +252,14 @@ class Simulation:
     def set_rate(self, reaction: str, k, backward: bool = False) -> None:
         """Change the macroscopic rate constant of a reaction (STEPS units) from now on."""
         c = self.compiled
-        rules = [i for i in c.rule_indices(reaction) if c.reaction_rules[i].backward == backward
-                 or c.reaction_rules[i].name == reaction]
+        if reaction.endswith("#back"):  # a rule name selects that direction
+            rules = [i for i in c.rule_indices(reaction) if c.reaction_rules[i].name == reaction]
+        else:
+            rules = [i for i in c.rule_indices(reaction) if c.reaction_rules[i].backward == backward]
         if not rules:
             raise SimulationError(f"reaction {reaction!r} has no {'backward' if backward else 'forward'} direction")
-        value = float(to_si(k, None, f"rate of {reaction}"))
+        first = c.reaction_rules[rules[0]]
+        value = float(to_si(k, rate_dims(first.order, first.surface_only), f"rate of {reaction}"))
         if not math.isfinite(value) or value < 0:
             raise SimulationError(f"rate constant of {reaction!r} must be finite and >= 0, got {k!r}")
         for i in rules:
@@ -337,9 +352,21 @@ class Simulation:
         recorders = list(self._recorders.values())
         new_times = [self._new_times(r, t_end) for r in recorders]
         union_times = np.unique(np.concatenate(new_times)) if recorders else np.zeros(0)
-        union_pools = np.unique(np.concatenate([r.pools for r in recorders])) if recorders else np.zeros(0, np.int64)
+        # Each recorder owns output columns: one (a sum over its elements) or one per element.
+        # Solvers add counts[record_pools[j]] into column record_columns[j], so a sum over a big
+        # region costs one column, not one per element.
+        pools, columns, widths = [], [], []
+        offset = 0
+        for r in recorders:
+            width = len(r.pools) if r.probe.per_element else 1
+            pools.append(r.pools)
+            columns.append(offset + (np.arange(width) if r.probe.per_element else np.zeros(len(r.pools), np.int64)))
+            widths.append((offset, width))
+            offset += width
+        record_pools = np.concatenate(pools).astype(np.int64) if pools else np.zeros(0, np.int64)
+        record_columns = np.concatenate(columns).astype(np.int64) if columns else np.zeros(0, np.int64)
         n_runs = self._states.shape[0]
-        raw = np.zeros((n_runs, len(union_times), len(union_pools)), dtype=self.solver.state_dtype)
+        raw = np.zeros((n_runs, len(union_times), offset), dtype=self.solver.state_dtype)
         bar = self._progress_bar(progress, n_runs, t_end)
         try:
             for r in range(n_runs):
@@ -351,15 +378,14 @@ class Simulation:
                         bar.n = round(r * (t_end - self.time) + (t - t0), 12)
                         bar.refresh()
 
-                self.solver.advance(self._run_states[r], counts, t0, t_end, union_times,
-                                    union_pools.astype(np.int64), raw[r], report if bar is not None else None)
+                self.solver.advance(self._run_states[r], counts, t0, t_end, union_times, record_pools, record_columns,
+                                    raw[r], report if bar is not None else None)
         finally:
             if bar is not None:
                 bar.close()
-        for recorder, times in zip(recorders, new_times):
+        for recorder, times, (start, width) in zip(recorders, new_times, widths):
             rows = np.searchsorted(union_times, times)
-            cols = np.searchsorted(union_pools, recorder.pools)
-            data = raw[:, rows][:, :, cols]
+            data = raw[:, rows, start:start + width]
             recorder.time_chunks.append(times)
             recorder.chunks.append(self._reduce(recorder, data))
             recorder.next_index += len(times)
@@ -367,13 +393,14 @@ class Simulation:
         return self.results
 
     def _reduce(self, recorder: Recorder, data: np.ndarray) -> np.ndarray:
+        """(runs, times, columns) of summed counts -> the recorder's quantity."""
         if isinstance(recorder.probe, Conc):
             data = data.astype(np.float64)
             if recorder.probe.per_element:
                 return data * recorder.factor
             volume = self.compiled.measure[recorder.elements].sum()
-            return data.sum(axis=2) / (1e3 * AVOGADRO * volume)
-        return data if recorder.probe.per_element else data.sum(axis=2)
+            return data[:, :, 0] / (1e3 * AVOGADRO * volume)
+        return data if recorder.probe.per_element else data[:, :, 0]
 
     def _progress_bar(self, progress, n_runs: int, t_end: float):
         show = self.progress if progress is None else progress

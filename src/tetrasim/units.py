@@ -136,7 +136,8 @@ def Q(text: str) -> Quantity:  # noqa: N802 - short, conventional name for quant
             break
         term = _TERM.match(rest, pos)
         if not term or term.end() == pos:
-            raise UnitError(f"cannot read the unit of {text!r} at position {match.end() + pos}: {rest[pos:]!r}")
+            bad = pos + len(rest[pos:]) - len(rest[pos:].lstrip())  # point at the character, not a space
+            raise UnitError(f"cannot read the unit of {text!r} at position {match.end() + bad}: {rest[bad:]!r}")
         op, name, exponent = term.group(1), term.group(2), int(term.group(3) or 1)
         try:
             unit_factor, unit_dims = _lookup_unit(name)
@@ -177,7 +178,10 @@ def to_si(value, expected: str | Dims | None, name: str, *, molar: bool = True) 
     not a finite number.
     """
     if isinstance(value, str):
-        value = Q(value)
+        try:
+            value = Q(value)
+        except UnitError as error:
+            raise UnitError(f"{name}: {error}") from None
     if hasattr(value, "to_base_units") and hasattr(value, "magnitude"):
         value = _from_pint(value)
     expected_dims = DIMS[expected] if isinstance(expected, str) else expected

@@ -368,6 +368,12 @@ def _dependencies(n_pools: int, rx_reac_ptr, rx_reac_pool, df_pool):
 
 def compile_system(model, geometry) -> CompiledSystem:
     """Compile ``model`` on ``geometry`` into a :class:`CompiledSystem` (pure function)."""
+    from ..model import Model
+
+    if not isinstance(model, Model):
+        raise CompileError(f"expected a tetrasim.Model as the model, got {model!r}")
+    if not (hasattr(geometry, "compartments") and hasattr(geometry, "patches")):
+        raise CompileError(f"expected a geometry (ts.WellMixed or ts.MeshGeometry), got {geometry!r}")
     disc = discretize(geometry)
     check_systems(disc, model)
     species_index = {name: i for i, name in enumerate(model.species_names)}

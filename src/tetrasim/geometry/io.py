@@ -161,6 +161,10 @@ def _finish(path, length_unit, fix_orientation, nodes, node_ids, tet_conn, tet_i
     scale = parse_length_unit(length_unit)
     if tet_conn is None or len(tet_conn) == 0:
         raise MeshFormatError(f"{path}: the file contains no tetrahedra (a surface-only mesh?)")
+    tet_ids = np.asarray(tet_ids, dtype=np.int64)
+    if tet_ids.size > 1 and (tet_ids[1:] < tet_ids[:-1]).any():  # keep the file's element-id order
+        by_id = np.argsort(tet_ids, kind="stable")
+        tet_ids, tet_conn = tet_ids[by_id], tet_conn[by_id]
     tets = _relabel(path, node_ids, tet_conn, tet_ids, "tetrahedron")
     # groups given as element ids -> row indices
     id_order = np.argsort(tet_ids, kind="stable")

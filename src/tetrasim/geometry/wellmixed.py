@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from ..errors import GeometryError, UnitError, did_you_mean
+from ..errors import GeometryError, did_you_mean
 from ..units import to_si
 
 __all__ = ["WellMixed", "WellMixedCompartment", "WellMixedPatch"]
@@ -28,10 +28,7 @@ class WellMixedPatch:
 
 
 def _positive(value, dims: str, what: str) -> float:
-    try:
-        number = to_si(value, dims, what)
-    except UnitError as error:
-        raise GeometryError(str(error)) from None
+    number = to_si(value, dims, what)  # wrong dimensions: UnitError naming the parameter (DESIGN §3)
     if not (math.isfinite(number) and number > 0):
         raise GeometryError(f"{what} = {value!r} must be a positive finite number")
     return number

@@ -50,7 +50,7 @@ def _continue_stream(stream, seed, run, step, key, purpose):
     stream_init(stream, seed, run, step, key, purpose)
     stream[_NEXT_BLOCK] = np.uint64(1)
 
-__all__ = ["ssa_operator", "diffusion_operator", "opsplit_steps", "STREAM_WORDS"]
+__all__ = ["ssa_operator", "diffusion_operator", "clear_touched", "opsplit_steps", "STREAM_WORDS"]
 
 
 @njit(cache=True, inline="always")
@@ -226,7 +226,7 @@ def diffusion_operator(h, seed, run, step, order, df_pool, df_ptr, df_dest, df_r
 
 
 @njit(cache=True)
-def _clear_touched(touched, touched_list, n_touched):
+def clear_touched(touched, touched_list, n_touched):
     for i in range(n_touched):
         touched[touched_list[i]] = False
 
@@ -252,7 +252,7 @@ def opsplit_steps(t, t_stop, tau, step, max_steps, seed, run, cluster_order, df_
                                          touched, touched_list, stream)
         jumps = diffusion_operator(h, seed, run, step, df_order, df_pool, df_ptr, df_dest, df_rate, df_total,
                                    counts, clamped, occ_integral, touched, delta, changed, listed, stream, split_out)
-        _clear_touched(touched, touched_list, n_touched)
+        clear_touched(touched, touched_list, n_touched)
         stats[0] += events
         stats[1] += jumps
         stats[2] += 1

@@ -290,8 +290,13 @@ def new_stream(seed=0, run=0, step=0, element=0, purpose=0):
     >>> u == uniform01(7, 0, 3, 12, PURPOSE_LEAVE, 0)
     True
     """
-    for name, value in (("seed", seed), ("run", run), ("step", step), ("element", element),
-                        ("purpose", purpose)):
+    for name, value in (
+        ("seed", seed),
+        ("run", run),
+        ("step", step),
+        ("element", element),
+        ("purpose", purpose),
+    ):
         if not 0 <= int(value) < 2**64:
             raise ValueError(f"new_stream: {name}={value!r} must be an integer in [0, 2**64)")
     state = np.zeros(STREAM_WORDS, dtype=np.uint64)
@@ -336,8 +341,9 @@ def rebuild_functions(sources, decorate):
         shared_globals.update(source.__globals__)
     built = {}
     for name, source in sources:
-        copy = types.FunctionType(source.__code__, shared_globals, name, source.__defaults__,
-                                  source.__closure__)
+        copy = types.FunctionType(
+            source.__code__, shared_globals, name, source.__defaults__, source.__closure__
+        )
         built[name] = decorate(copy)
         shared_globals[name] = built[name]
     return built

@@ -97,10 +97,10 @@ def _refresh_pool(pool, counts, tree, size, dep_ptr, dep_proc, rx_rate, rx_reac_
 @njit(cache=True)
 def ssa_advance(counts, clamped, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count, rx_upd_ptr, rx_upd_pool,
                 rx_upd_delta, df_pool, df_ptr, df_dest, df_rate, df_total, dep_ptr, dep_proc, tree, state,
-                t_start, t_end, record_times, record_pools, out, record_index, max_events):
+                t_start, t_end, record_times, record_pools, record_columns, out, record_index, max_events):
     """Advance one run from ``t_start`` to ``t_end`` exactly.
 
-    Samples ``counts[record_pools]`` into ``out[k]`` for each ``record_times[k]`` in
+    Adds ``counts[record_pools[j]]`` into ``out[k, record_columns[j]]`` for each ``record_times[k]`` in
     [t_start, t_end], starting at ``record_index``. Stops early after ``max_events`` events
     (so a caller can show progress). Returns (time reached, next record index, events fired,
     finished). Stopping at any time is exact: the pending event is discarded and redrawn,
@@ -122,7 +122,7 @@ def ssa_advance(counts, clamped, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_cou
             t_next = math.inf
         while k < n_records and record_times[k] <= t_end and record_times[k] < t_next:
             for j in range(len(record_pools)):
-                out[k, j] = counts[record_pools[j]]
+                out[k, record_columns[j]] += counts[record_pools[j]]
             k += 1
         if t_next > t_end:
             return t_end, k, events, True

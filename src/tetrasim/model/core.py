@@ -13,7 +13,7 @@ import math
 import os
 from dataclasses import dataclass
 
-from ..errors import ModelError, UnitError, did_you_mean, warn_model
+from ..errors import ModelError, did_you_mean, warn_model
 from ..units import rate_dims, to_si
 from .parser import Term, parse_reaction
 
@@ -100,10 +100,7 @@ class Diffusion:
 
 
 def _rate(value, order: int, surface_only: bool, what: str) -> float:
-    try:
-        number = to_si(value, rate_dims(order, surface_only), what)
-    except UnitError as error:
-        raise ModelError(str(error)) from None
+    number = to_si(value, rate_dims(order, surface_only), what)  # UnitError names the parameter (§3)
     if not math.isfinite(number) or number < 0:
         raise ModelError(f"{what} = {value!r}: a rate constant must be finite and >= 0")
     return number
@@ -176,10 +173,7 @@ class _System:
                 f"{site}: diffusion in system {self.name!r} of unknown species {species_name!r}"
                 f"{did_you_mean(species_name, self.model._species)}"
             )
-        try:
-            value = to_si(coefficient, "diffusion coefficient", f"{site}: diffusion coefficient of {species_name}")
-        except UnitError as error:
-            raise ModelError(str(error)) from None
+        value = to_si(coefficient, "diffusion coefficient", f"{site}: diffusion coefficient of {species_name}")
         if value < 0 or not math.isfinite(value):
             raise ModelError(f"{site}: diffusion coefficient of {species_name} = {coefficient!r} must be finite and >= 0")
         if value > 0 and not (1e-16 <= value <= 1e-7):

@@ -127,7 +127,7 @@ class Results:
                 for key, value in self.meta.items():
                     if isinstance(value, (int, float, str, bool, np.integer, np.floating)):
                         f.attrs[f"meta_{key}"] = value
-                group = f.create_group("series")
+                group = f.create_group("series", track_order=True)
                 for name, s in self.series.items():
                     g = group.create_group(name)
                     g.create_dataset("data", data=s.data, compression="gzip" if s.data.size > 4096 else None)
@@ -136,6 +136,9 @@ class Results:
                         g.create_dataset("elements", data=s.elements)
                     for attr in ("quantity", "species", "where", "unit"):
                         g.attrs[attr] = getattr(s, attr)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)  # mkstemp's private mode must not survive the rename
             os.replace(tmp, path)
         except BaseException:
             if os.path.exists(tmp):

@@ -42,8 +42,14 @@ class Solver:
         """Per-run solver states (e.g. RNG states), one per replicate; opaque to the caller."""
         raise NotImplementedError
 
-    def advance(self, run_state, counts, t_start, t_end, record_times, record_pools, out, progress=None):
-        """Advance ``counts`` in place; write samples for ``record_times`` into ``out`` rows."""
+    def advance(self, run_state, counts, t_start, t_end, record_times, record_pools, record_columns, out,
+                progress=None):
+        """Advance ``counts`` in place from ``t_start`` to ``t_end``.
+
+        At each ``record_times[k]`` in [t_start, t_end], add ``counts[record_pools[j]]`` into
+        ``out[k, record_columns[j]]`` (``out`` starts zeroed). ``progress(t)``, when given, is
+        called now and then with the time reached.
+        """
         raise NotImplementedError
 
     def parameters_changed(self) -> None:

@@ -12,7 +12,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from ..errors import SimulationError
-from ..kernels.opsplit import STREAM_WORDS, opsplit_steps
+from ..kernels.opsplit import STREAM_WORDS, clear_touched, diffusion_operator, opsplit_steps, ssa_operator
 from .base import Solver
 
 __all__ = ["OpSplitSolver", "reaction_clusters"]
@@ -54,10 +54,15 @@ class OpSplitSolver(Solver):
     stochastic = True
     needs_mesh = True
 
-    def __init__(self, compiled, runtime, dt: float | None = None, order_seed: int | None = None, **options):
+    def __init__(self, compiled, runtime, dt: float | None = None, order_seed: int | None = None,
+                 profile: bool = False, **options):
         super().__init__(compiled, runtime, **options)
         if options:
-            raise SimulationError(f"opsplit does not take the option(s) {sorted(options)}; it takes dt=, order_seed=")
+            raise SimulationError(f"opsplit does not take the option(s) {sorted(options)}; "
+                                  "it takes dt=, order_seed=, profile=")
+        # profile=True steps from Python and times each operator (slower; for benchmarks)
+        self.profile = bool(profile)
+        self.operator_seconds = {"ssa": 0.0, "diffusion": 0.0}
         if dt is not None and not (float(dt) > 0):
             raise SimulationError(f"opsplit dt must be a positive time, got {dt!r}")
         self.dt_cap = None if dt is None else float(dt)
@@ -126,6 +131,8 @@ class OpSplitSolver(Solver):
         return sum(a.itemsize for a in arrays) + np.dtype(self.state_dtype).itemsize
 
     def _steps(self, run_state, counts, t, t_stop, max_steps):
+        if self.profile:
+            return self._profiled_steps(run_state, counts, t, t_stop, max_steps)
         c, rt = self.compiled, self.runtime
         seed = np.uint64(run_state["seed"])
         t, step = opsplit_steps(
@@ -138,19 +145,53 @@ class OpSplitSolver(Solver):
         run_state["step"] = step
         return t
 
-    def advance(self, run_state, counts, t_start, t_end, record_times, record_pools, out, progress=None):
+    def _profiled_steps(self, run_state, counts, t, t_stop, max_steps):
+        """The same steps as :func:`opsplit_steps`, one operator call at a time, timed."""
+        import time
+
+        c, rt = self.compiled, self.runtime
+        seed, run = np.uint64(run_state["seed"]), np.uint64(run_state["run"])
+        taken = 0
+        while t < t_stop and taken < max_steps:
+            h, last = t_stop - t, True
+            if h > self._tau * (1.0 + 1e-12):
+                h, last = self._tau, False
+            step = run_state["step"]
+            start = time.perf_counter()
+            n_touched, events = ssa_operator(
+                h, seed, run, step, self.cluster_order, self.cluster_ptr, self.cluster_key, counts, rt.clamped,
+                self._rate, self._reac_ptr, self._reac_pool, self._reac_count, self._upd_ptr, self._upd_pool,
+                self._upd_delta, self._propensity, self._occ_integral, self._occ_last, self._touched,
+                self._touched_list, self._stream)
+            middle = time.perf_counter()
+            jumps = diffusion_operator(
+                h, seed, run, step, self.df_order, c.df_pool, c.df_ptr, c.df_dest, rt.df_rate, rt.df_total, counts,
+                rt.clamped, self._occ_integral, self._touched, self._delta, self._changed, self._listed, self._stream,
+                self._split)
+            end = time.perf_counter()
+            clear_touched(self._touched, self._touched_list, n_touched)
+            self.operator_seconds["ssa"] += middle - start
+            self.operator_seconds["diffusion"] += end - middle
+            self.stats += np.array([events, jumps, 1], dtype=np.int64)
+            run_state["step"] = step + 1
+            taken += 1
+            t = t_stop if last else t + h
+        return t
+
+    def advance(self, run_state, counts, t_start, t_end, record_times, record_pools, record_columns, out,
+                progress=None):
         t = float(t_start)
         k = 0
         n_records = len(record_times)
         eps = 1e-12 * max(1.0, abs(t_end))
         while k < n_records and record_times[k] <= t + eps:
-            out[k] = counts[record_pools]
+            np.add.at(out[k], record_columns, counts[record_pools])
             k += 1
         while t < t_end:
             t_stop = min(float(record_times[k]), t_end) if k < n_records else t_end
             t = self._steps(run_state, counts, t, t_stop, _STEPS_PER_CHUNK)
             while k < n_records and record_times[k] <= t + eps:
-                out[k] = counts[record_pools]
+                np.add.at(out[k], record_columns, counts[record_pools])
                 k += 1
             if progress is not None:
                 progress(t)

@@ -32,7 +32,8 @@ class SSASolver(Solver):
     def new_runs(self, seed, n_runs):
         return list(seed_states(seed, n_runs))
 
-    def advance(self, run_state, counts, t_start, t_end, record_times, record_pools, out, progress=None):
+    def advance(self, run_state, counts, t_start, t_end, record_times, record_pools, record_columns, out,
+                progress=None):
         c, rt = self.compiled, self.runtime
         leaves = np.zeros(self.n_processes)
         propensities(counts, rt.rx_rate, c.rx_reac_ptr, c.rx_reac_pool, c.rx_reac_count, c.df_pool, rt.df_total,
@@ -44,7 +45,8 @@ class SSASolver(Solver):
             t_reached, k, events, finished = ssa_advance(
                 counts, rt.clamped, rt.rx_rate, c.rx_reac_ptr, c.rx_reac_pool, c.rx_reac_count, c.rx_upd_ptr,
                 c.rx_upd_pool, c.rx_upd_delta, c.df_pool, c.df_ptr, c.df_dest, rt.df_rate, rt.df_total, c.dep_ptr,
-                c.dep_proc, tree, run_state, t, float(t_end), record_times, record_pools, out, k, _CHUNK_EVENTS)
+                c.dep_proc, tree, run_state, t, float(t_end), record_times, record_pools, record_columns, out, k,
+                _CHUNK_EVENTS)
             self.events += events
             if progress is not None:
                 progress(t_reached)

@@ -1,0 +1,361 @@
+"""Well-mixed exact SSA (``wm-ssa``): events per second, against GillesPy2's C++ SSA in the same run.
+
+Models
+------
+(a) ``simple``: the 8 reactions (4 reversible) of the STEPS 4 "simple model" (species SA..SJ,
+    initial counts 1000, 2000, ..., 10000), well-mixed in V = 1e-15 m^3.
+(b) ``random``: a seeded random network of 1,000 species and 2,000 reactions of order 0, 1 and 2
+    with a stationary state (see :func:`random_network`).
+
+Method
+------
+tetrasim counts its events. GillesPy2 does not report events, so its rate is
+``E[events over its simulated span] / its wall time``, where the expectation is the mean event
+count of independent tetrasim runs of the same model over the same span from the same initial
+state (both simulate the same Markov chain, so the expected event counts are equal). Each
+simulator gets its own span, chosen from a pilot run so that one timed run takes about
+``--seconds`` (default 2 s); both record only 3 time points. GillesPy2's one-time C++
+compilation is excluded from its timing and reported separately. Timings are medians of
+``--repeats`` runs (default 3) after an untimed warm-up. Each measurement runs in a fresh
+process, so "peak RSS" is that measurement's own peak.
+
+Usage
+-----
+    python benchmarks/wellmixed.py                 # both models, with GillesPy2 if installed
+    python benchmarks/wellmixed.py --quick         # seconds, for a smoke test
+    python benchmarks/wellmixed.py --models simple --repeats 5
+
+GillesPy2 goes in a separate environment (see benchmarks/README.md):
+
+    python -m venv .bench-env && .bench-env/bin/pip install -e ".[bench]"
+    .bench-env/bin/python benchmarks/wellmixed.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import math
+import os
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import (  # noqa: E402
+    command_line,
+    format_mib,
+    format_rate,
+    format_seconds,
+    machine_markdown,
+    markdown_table,
+    peak_rss_mib,
+    run_isolated,
+)
+
+AVOGADRO = 6.02214076e23
+
+# One reaction: (reactants, products, k) with sides as ((species, count), ...) and k in STEPS units
+# (order-n rate in M^-(n-1) s^-1).
+Side = tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
+class Network:
+    name: str
+    description: str
+    volume: float  # m^3
+    species: tuple[str, ...]
+    initial: tuple[int, ...]
+    reactions: tuple[tuple[Side, Side, float], ...]
+
+    def mesoscopic_rate(self, reactants: Side, k: float) -> float:
+        """Count-based constant c = k (1e3 V N_A)^(1 - order) (tetrasim's and STEPS' convention)."""
+        order = sum(n for _, n in reactants)
+        return k * (1e3 * self.volume * AVOGADRO) ** (1 - order)
+
+
+def simple_model() -> Network:
+    """(a) STEPS 4 simple model, well-mixed in 1e-15 m^3 (shared/data/README.md)."""
+    names = tuple(f"S{c}" for c in "ABCDEFGHIJ")
+    pairs = [("SA", "SB", "SC", 1e9, 100.0), ("SC", "SD", "SE", 1e8, 10.0),
+             ("SF", "SG", "SH", 1e7, 1.0), ("SH", "SI", "SJ", 1e6, 1.0)]
+    reactions = []
+    for a, b, c, kf, kb in pairs:
+        reactions.append((((a, 1), (b, 1)), ((c, 1),), kf))
+        reactions.append((((c, 1),), ((a, 1), (b, 1)), kb))
+    return Network("simple", "STEPS 4 simple model, 10 species, 8 reactions, V = 1e-15 m³", 1e-15, names,
+                   tuple(1000 * (i + 1) for i in range(10)), tuple(reactions))
+
+
+def random_network(seed: int = 2024, n_monomers: int = 600, n_dimers: int = 400, n_associations: int = 400,
+                   n_dissociations: int = 400, n_sources: int = 100, n_sinks: int = 100,
+                   volume: float = 1e-18, initial_count: int = 100) -> Network:
+    """(b) A seeded random network (default 1,000 species, 2,000 reactions) with a stationary state.
+
+    Species are monomers M (mass 1) and dimers D (mass 2). Reactions: a ring of first-order
+    conversions through all monomers and one through all dimers (so every species is reached),
+    random associations M_a + M_b -> D_c (a != b, so no homodimer reactions and no propensity
+    convention question), random dissociations D_c -> M_a + M_b, zero-order sources -> M and
+    first-order sinks X ->. The core conserves mass, so the molecule numbers are held by the
+    balance of sources and sinks and neither die out nor grow without bound. Rates are
+    log-uniform, given as count-based constants c and converted to STEPS units for ``volume``.
+    """
+    rng = np.random.default_rng(seed)
+    mono = [f"M{i:03d}" for i in range(n_monomers)]
+    dimer = [f"D{i:03d}" for i in range(n_dimers)]
+    factor = 1e3 * volume * AVOGADRO  # molecules per M
+
+    def loguniform(lo, hi):
+        return float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
+
+    reactions = []
+    seen: set[tuple[Side, Side]] = set()
+
+    def add(reactants: Side, products: Side, c: float):
+        order = sum(n for _, n in reactants)
+        key = (tuple(sorted(reactants)), tuple(sorted(products)))
+        if key in seen:
+            return False
+        seen.add(key)
+        reactions.append((reactants, products, c * factor ** (order - 1)))
+        return True
+
+    for ring in (mono, dimer):
+        for i, name in enumerate(ring):
+            add(((name, 1),), ((ring[(i + 1) % len(ring)], 1),), loguniform(0.5, 5.0))
+    while sum(len(r[0]) == 2 for r in reactions) < n_associations:
+        a, b = rng.choice(n_monomers, size=2, replace=False)
+        add(((mono[a], 1), (mono[b], 1)), ((dimer[rng.integers(n_dimers)], 1),), loguniform(1e-3, 1e-2))
+    target = len(reactions) + n_dissociations
+    while len(reactions) < target:
+        a, b = rng.choice(n_monomers, size=2, replace=False)
+        add(((dimer[rng.integers(n_dimers)], 1),), ((mono[a], 1), (mono[b], 1)), loguniform(0.5, 5.0))
+    target = len(reactions) + n_sources
+    while len(reactions) < target:
+        add((), ((mono[rng.integers(n_monomers)], 1),), loguniform(100.0, 1000.0))
+    everyone = mono + dimer
+    target = len(reactions) + n_sinks
+    while len(reactions) < target:
+        add(((everyone[rng.integers(len(everyone))], 1),), (), loguniform(0.5, 5.0))
+    species = tuple(everyone)
+    return Network("random", f"random network, {len(species)} species, {len(reactions)} reactions "
+                   f"(orders 0/1/2), seed {seed}", volume, species, (initial_count,) * len(species),
+                   tuple(reactions))
+
+
+NETWORKS = {"simple": simple_model, "random": random_network}
+
+
+def _equation(reactants: Side, products: Side) -> str:
+    side = lambda terms: " + ".join(f"{n} {s}" if n > 1 else s for s, n in terms)  # noqa: E731
+    return f"{side(reactants)} -> {side(products)}".strip()
+
+
+# ---------------------------------------------------------------------------------------- tetrasim
+def _tetrasim_simulation(network: Network, seed: int):
+    import tetrasim as ts
+
+    model = ts.Model()
+    model.species(*network.species)
+    system = model.volume_system("reactions")
+    for reactants, products, k in network.reactions:
+        system.reaction(_equation(reactants, products), kf=k)
+    geometry = ts.WellMixed()
+    geometry.compartment("cell", volume=network.volume, systems=["reactions"])
+    sim = ts.Simulation(model, geometry, solver="wm-ssa", seed=seed, progress=False)
+    for name, count in zip(network.species, network.initial):
+        sim.set_count("cell", name, count)
+    return sim, ts
+
+
+def _tetrasim_run(network: Network, span: float, seed: int) -> tuple[int, float, np.ndarray]:
+    """One run over [0, span], recording 3 time points. Returns (events, wall s, final counts)."""
+    sim, ts = _tetrasim_simulation(network, seed)
+    sim.record(ts.Count(network.species[0], where="cell"), every=span / 2)
+    start = time.perf_counter()
+    sim.run(span)
+    wall = time.perf_counter() - start
+    final = np.array([sim.get_count("cell", name) for name in network.species])
+    return sim.solver.events, wall, final
+
+
+def measure_tetrasim(network_name: str, seconds: float, repeats: int) -> dict:
+    """Worker (fresh process): tetrasim events/s on ``network_name``."""
+    network = NETWORKS[network_name]()
+    # warm-up (numba JIT or cache load) and pilot: simulated span giving about 2e5 events
+    span = 1e-3
+    while True:
+        events, wall, _ = _tetrasim_run(network, span, seed=10_000)
+        if events >= 200_000 or span > 1e6:
+            break
+        span *= max(2.0, min(100.0, 2e5 / max(events, 1)))
+    events, wall, _ = _tetrasim_run(network, span, seed=10_001)
+    events_per_simulated_second = events / span
+    timed_span = span * seconds / max(wall, 1e-9)
+    runs = [_tetrasim_run(network, timed_span, seed=i) for i in range(repeats)]
+    rates = [e / w for e, w, _ in runs]
+    return dict(span=timed_span, events=[e for e, _, _ in runs], walls=[w for _, w, _ in runs], rates=rates,
+                rate=statistics.median(rates), events_per_simulated_second=events_per_simulated_second,
+                peak_rss=peak_rss_mib())
+
+
+def expected_events(network_name: str, span: float, runs: int) -> dict:
+    """Worker: mean and sd of the event count over [0, span] from tetrasim runs, and final counts."""
+    network = NETWORKS[network_name]()
+    results = [_tetrasim_run(network, span, seed=50_000 + i) for i in range(runs)]
+    events = np.array([e for e, _, _ in results], dtype=float)
+    finals = np.array([f for _, _, f in results], dtype=float)
+    return dict(mean=float(events.mean()), sd=float(events.std(ddof=1)) if runs > 1 else 0.0,
+                final_mean=finals.mean(axis=0), final_sd=finals.std(axis=0, ddof=1) if runs > 1 else None)
+
+
+# ---------------------------------------------------------------------------------------- GillesPy2
+def gillespy2_available() -> bool:
+    return importlib.util.find_spec("gillespy2") is not None
+
+
+class _RusagePopen(subprocess.Popen):
+    """Popen that keeps the peak RSS of its child (os.wait4), for GillesPy2's simulation process."""
+
+    peak_kib = 0
+
+    def _try_wait(self, wait_flags):
+        try:
+            pid, status, usage = os.wait4(self.pid, wait_flags)
+        except ChildProcessError:
+            return self.pid, 0
+        if pid == self.pid:
+            _RusagePopen.peak_kib = max(_RusagePopen.peak_kib, usage.ru_maxrss)
+        return pid, status
+
+
+def _gillespy2_model(network: Network):
+    import gillespy2
+
+    # volume = 1 and count-based constants: GillesPy2's mass-action propensities are then
+    # c, c*A, c*A*B -- the same as tetrasim's (no reaction here has a repeated reactant).
+    model = gillespy2.Model(name=f"bench_{network.name}", volume=1.0)
+    species = {name: gillespy2.Species(name=name, initial_value=int(n), mode="discrete")
+               for name, n in zip(network.species, network.initial)}
+    model.add_species(list(species.values()))
+    model.timespan(np.linspace(0.0, 1.0, 3))  # replaced before each run
+    for i, (reactants, products, k) in enumerate(network.reactions):
+        if any(n > 1 for _, n in reactants):
+            raise ValueError("homodimer reactions need a propensity conversion for GillesPy2")
+        rate = gillespy2.Parameter(name=f"c{i}", expression=repr(network.mesoscopic_rate(reactants, k)))
+        model.add_parameter(rate)
+        model.add_reaction(gillespy2.Reaction(
+            name=f"r{i}", rate=rate, reactants={species[s]: n for s, n in reactants},
+            products={species[s]: n for s, n in products}))
+    return model
+
+
+def measure_gillespy2(network_name: str, seconds: float, repeats: int, events_per_simulated_second: float) -> dict:
+    """Worker (fresh process): GillesPy2 SSACSolver wall times; compile time reported separately."""
+    # GillesPy2 looks for `scons` on PATH and otherwise runs `python -m SCons` with the *resolved*
+    # interpreter, which loses a virtual environment; put this environment's bin/ first on PATH.
+    os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+    import gillespy2
+
+    network = NETWORKS[network_name]()
+    model = _gillespy2_model(network)
+    start = time.perf_counter()
+    solver = gillespy2.SSACSolver(model=model)
+    compile_seconds = time.perf_counter() - start
+    subprocess.Popen = _RusagePopen  # only the simulation runs from here on
+
+    def run(span, seed):
+        solver.model.timespan(np.linspace(0.0, span, 3))
+        start = time.perf_counter()
+        result = solver.run(number_of_trajectories=1, seed=seed)
+        wall = time.perf_counter() - start
+        return wall, np.array([result[0][name][-1] for name in network.species], dtype=float)
+
+    overhead = statistics.median(run(1e-9, seed=1 + i)[0] for i in range(3))  # fixed per-run cost
+    span = 2e5 / events_per_simulated_second  # pilot: about 2e5 events
+    wall, _ = run(span, seed=7)
+    timed_span = span * seconds / max(wall - overhead, 1e-3)
+    runs = [run(timed_span, seed=100 + i) for i in range(repeats)]
+    return dict(span=timed_span, walls=[w for w, _ in runs], wall=statistics.median(w for w, _ in runs),
+                finals=np.array([f for _, f in runs]), compile_seconds=compile_seconds, overhead=overhead,
+                peak_rss=_RusagePopen.peak_kib / 1024, version=gillespy2.__version__)
+
+
+# ---------------------------------------------------------------------------------------- main
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--models", default="simple,random", help="comma-separated: simple, random")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per measurement (median reported)")
+    parser.add_argument("--seconds", type=float, default=2.0, help="target wall time of one timed run")
+    parser.add_argument("--event-runs", type=int, default=5,
+                        help="tetrasim runs averaged for the expected event count of GillesPy2's span")
+    parser.add_argument("--no-gillespy2", action="store_true", help="tetrasim only")
+    parser.add_argument("--quick", action="store_true", help="short runs (smoke test): --seconds 0.2 --repeats 1")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.seconds, args.repeats, args.event_runs = 0.2, 1, 2
+    names = [n.strip() for n in args.models.split(",") if n.strip()]
+    unknown = [n for n in names if n not in NETWORKS]
+    if unknown:
+        parser.error(f"unknown model(s) {unknown}; choose from {sorted(NETWORKS)}")
+    use_gillespy2 = not args.no_gillespy2 and gillespy2_available()
+    targets = {"simple": ("≥ 5× GillesPy2", lambda ts_rate, ratio: ratio is not None and ratio >= 5.0),
+               "random": ("≥ 3e6 events/s", lambda ts_rate, ratio: ts_rate >= 3e6)}
+
+    rows, details, extra = [], [], {}
+    for name in names:
+        network = NETWORKS[name]()
+        print(f"[{name}] {network.description}: tetrasim ...", file=sys.stderr, flush=True)
+        ts_result = run_isolated(measure_tetrasim, name, args.seconds, args.repeats)
+        gp_rate = ratio = gp_rss = None
+        details.append(f"- {name}: tetrasim span {ts_result['span']:.4g} s simulated, events "
+                       f"{', '.join(f'{e:,}' for e in ts_result['events'])}, wall "
+                       f"{', '.join(format_seconds(w) for w in ts_result['walls'])} s")
+        if use_gillespy2:
+            print(f"[{name}] GillesPy2 SSACSolver (compiling C++) ...", file=sys.stderr, flush=True)
+            gp = run_isolated(measure_gillespy2, name, args.seconds, args.repeats,
+                              ts_result["events_per_simulated_second"])
+            expected = run_isolated(expected_events, name, gp["span"], args.event_runs)
+            gp_rate = expected["mean"] / gp["wall"]
+            ratio = ts_result["rate"] / gp_rate
+            gp_rss = gp["peak_rss"]
+            extra["gillespy2"] = gp["version"]
+            # same model? final counts of GillesPy2's runs against tetrasim's mean and sd
+            z = None
+            if expected["final_sd"] is not None:
+                sd = np.sqrt(expected["final_sd"] ** 2 * (1 + 1 / args.event_runs)) + 1.0
+                z = float(np.max(np.abs(gp["finals"].mean(axis=0) - expected["final_mean"]) / sd))
+            details.append(
+                f"- {name}: GillesPy2 span {gp['span']:.4g} s simulated, {expected['mean']:,.0f} ± "
+                f"{expected['sd']:,.0f} events (tetrasim, {args.event_runs} runs), wall "
+                f"{', '.join(f'{w:.3g}' for w in gp['walls'])} s (median {gp['wall']:.3g} s, of which "
+                f"{gp['overhead'] * 1e3:.0f} ms fixed per-run overhead); C++ compile {gp['compile_seconds']:.1f} s; "
+                f"simulation process peak RSS {gp['peak_rss']:.0f} MiB"
+                + (f"; final counts vs tetrasim: max |z| = {z:.2f}" if z is not None else ""))
+        label, met = targets[name]
+        rows.append([network.description, format_rate(ts_result["rate"]), format_rate(gp_rate),
+                     "n/a" if ratio is None else f"{ratio:.1f}×", format_mib(ts_result["peak_rss"]),
+                     f"{label}: {'met' if met(ts_result['rate'], ratio) else 'NOT met'}"])
+    print("## Well-mixed SSA\n")
+    print("Machine:\n")
+    print(machine_markdown(extra))
+    print(f"\nCommand: `{command_line()}` — median of {args.repeats} timed runs per cell.\n")
+    print(markdown_table(["model", "tetrasim events/s", "GillesPy2 events/s", "ratio", "tetrasim peak RSS (MiB)",
+                          "target"], rows))
+    print()
+    print("\n".join(details))
+    if not use_gillespy2:
+        why = "--no-gillespy2 given" if args.no_gillespy2 else "GillesPy2 is not installed in this environment"
+        print(f"\nNote: GillesPy2 columns are n/a ({why}). To compare, create the benchmark environment:\n"
+              "    python -m venv .bench-env && .bench-env/bin/pip install -e \".[bench]\"\n"
+              "    .bench-env/bin/python benchmarks/wellmixed.py")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

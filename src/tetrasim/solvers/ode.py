@@ -1,0 +1,221 @@
+"""Deterministic solvers: ``wm-ode`` (STEPS Wmrk4) and ``ode`` (STEPS TetODE).
+
+Both integrate the reaction-diffusion rate equations of a :class:`~tetrasim.CompiledSystem`
+(see docs/concepts/ode.md): counts are real numbers, reactions follow deterministic mass
+action with the same count-based constants as the SSA, diffusion is the same first-order
+exchange between neighbouring elements. The integrator is one of SciPy's ``OdeSolver``
+classes (the ones behind :func:`scipy.integrate.solve_ivp`), stepped here so that samples
+land on the exact record times and progress can be reported. Implicit methods get the
+analytic Jacobian as a sparse matrix whose pattern is built once from the compiled CSR
+arrays, so a mesh with ~1e5 unknowns is solved with a sparse LU.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import scipy.integrate
+import scipy.sparse
+
+from ..errors import CapabilityError, SimulationError, did_you_mean
+from ..kernels.ode import jacobian_slots, ode_jacobian, ode_rhs
+from .base import Solver
+
+__all__ = ["ODESolver", "WellMixedODESolver"]
+
+_METHODS = {name.lower(): name for name in ("BDF", "Radau", "LSODA", "RK45", "RK23", "DOP853")}
+_SPARSE_JACOBIAN = {"BDF", "Radau"}
+_DENSE_JACOBIAN_LIMIT = 4000  # LSODA works on dense matrices: n^2 doubles
+_OPTIONS = ("rtol", "atol", "method", "max_step")
+_PROGRESS_INTERVAL = 0.2  # seconds of wall time between progress reports
+# The facade computes record times as index * every; round-off may put the last one a few
+# ulps past t_end. Times within this relative distance of t_end are sampled at t_end.
+_END_SLACK = 2e-9
+
+
+class ODESolver(Solver):
+    """Deterministic reaction-diffusion: the rate equations of the compiled system.
+
+    Parameters (passed as ``ts.Simulation(..., rtol=, atol=, method=, max_step=)``)
+    ----------
+    rtol : float
+        Relative tolerance of the local error per step (default 1e-6).
+    atol : float or array of shape (n_pools,), optional
+        Absolute tolerance in molecules. Default ``0.01 * rtol * max(1, N)`` with ``N`` the
+        total number of molecules (all pools) at the start of each ``run`` segment: errors
+        far below a molecule in pools that hold almost nothing are not worth steps.
+    method : str
+        ``"BDF"`` (default, stiff, sparse Jacobian), ``"Radau"`` (stiff, sparse Jacobian),
+        ``"LSODA"`` (dense Jacobian, at most 4000 pools), or the explicit ``"RK45"``,
+        ``"RK23"``, ``"DOP853"`` (non-stiff problems only).
+    max_step : float
+        Largest step (s); default unbounded.
+    """
+
+    name = "ode"
+    state_dtype = np.float64
+    stochastic = False
+    needs_mesh = False
+
+    def __init__(self, compiled, runtime, **options):
+        unknown = sorted(set(options) - set(_OPTIONS))
+        if unknown:
+            raise CapabilityError(f"solver {self.name!r} has no option {unknown[0]!r}"
+                                  f"{did_you_mean(unknown[0], _OPTIONS)}; its options are "
+                                  f"{', '.join(_OPTIONS)}")
+        super().__init__(compiled, runtime, **options)
+        self.rtol = self._positive("rtol", options.get("rtol", 1e-6))
+        smallest = 100 * np.finfo(float).eps
+        if self.rtol < smallest:
+            raise SimulationError(f"solver {self.name!r}: rtol={self.rtol!r} is below what float64 can "
+                                  f"resolve (>= {smallest:.3g})")
+        atol = options.get("atol")
+        if atol is None:
+            self.atol = None
+        else:
+            atol = np.asarray(atol, dtype=np.float64)
+            bad_shape = atol.ndim > 1 or (atol.ndim == 1 and len(atol) != compiled.n_pools)
+            if bad_shape or not np.all(np.isfinite(atol)) or np.any(atol <= 0):
+                raise SimulationError(f"solver {self.name!r}: atol must be a positive count of molecules "
+                                      f"(or one per pool, {compiled.n_pools}), got {options['atol']!r}")
+            self.atol = float(atol) if atol.ndim == 0 else atol
+        method = str(options.get("method", "BDF"))
+        if method.lower() not in _METHODS:
+            raise CapabilityError(f"solver {self.name!r}: unknown method {method!r}"
+                                  f"{did_you_mean(method, list(_METHODS.values()))}; choose one of "
+                                  f"{', '.join(_METHODS.values())}")
+        self.method = _METHODS[method.lower()]
+        if self.method == "LSODA" and compiled.n_pools > _DENSE_JACOBIAN_LIMIT:
+            raise CapabilityError(f"method 'LSODA' needs a dense Jacobian, too large for {compiled.n_pools} "
+                                  f"pools (limit {_DENSE_JACOBIAN_LIMIT}); use method='BDF' (sparse)")
+        self.max_step = self._positive("max_step", options.get("max_step", math.inf), allow_inf=True)
+        self._build_pattern()
+        self.stats = {"steps": 0, "nfev": 0, "njev": 0, "nlu": 0}
+        self.last_stats = dict(self.stats)
+
+    def _positive(self, option, value, allow_inf=False):
+        message = f"solver {self.name!r}: {option} must be a positive number, got {value!r}"
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise SimulationError(message) from None
+        if not (value > 0 and (math.isfinite(value) or allow_inf)):
+            raise SimulationError(message)
+        return value
+
+    # ------------------------------------------------------------------ Jacobian pattern
+    def _build_pattern(self) -> None:
+        """CSC pattern of the Jacobian and the position of each kernel slot in it (structure only)."""
+        c = self.compiled
+        n = c.n_pools
+        rows, cols = jacobian_slots(c.rx_reac_ptr, c.rx_reac_pool, c.rx_upd_ptr, c.rx_upd_pool, c.df_pool,
+                                    c.df_ptr, c.df_dest)
+        key = cols.astype(np.int64) * n + rows.astype(np.int64)  # column-major order
+        unique, inverse = np.unique(key, return_inverse=True)
+        self._slot_index = np.ascontiguousarray(inverse.ravel(), dtype=np.int64)
+        self._indices = np.ascontiguousarray(unique % n, dtype=np.int32 if n < 2**31 else np.int64)
+        indptr = np.zeros(n + 1, np.int64)
+        np.cumsum(np.bincount(unique // n, minlength=n), out=indptr[1:])
+        self._indptr = indptr.astype(self._indices.dtype)
+        self._nnz = len(unique)
+
+    def parameters_changed(self) -> None:
+        """Nothing to rebuild: rates and clamps are read from the runtime at every evaluation,
+        and the Jacobian pattern depends only on the network's structure."""
+
+    # ------------------------------------------------------------------ evaluations
+    def rhs(self, y, clamped=None) -> np.ndarray:
+        """dy/dt at state ``y`` with the current runtime rates (clamps from the runtime unless given)."""
+        c, rt = self.compiled, self.runtime
+        dydt = np.empty(c.n_pools)
+        ode_rhs(np.ascontiguousarray(y, dtype=np.float64), rt.clamped if clamped is None else clamped,
+                rt.rx_rate, c.rx_reac_ptr, c.rx_reac_pool, c.rx_reac_count, c.rx_upd_ptr, c.rx_upd_pool,
+                c.rx_upd_delta, c.df_pool, c.df_ptr, c.df_dest, rt.df_rate, dydt)
+        return dydt
+
+    def jacobian(self, y, clamped=None) -> scipy.sparse.csc_matrix:
+        """Analytic Jacobian ∂(dy/dt)/∂y at ``y`` as a sparse CSC matrix."""
+        c, rt = self.compiled, self.runtime
+        data = np.empty(self._nnz)
+        ode_jacobian(np.ascontiguousarray(y, dtype=np.float64), rt.clamped if clamped is None else clamped,
+                     rt.rx_rate, c.rx_reac_ptr, c.rx_reac_pool, c.rx_reac_count, c.rx_upd_ptr, c.rx_upd_pool,
+                     c.rx_upd_delta, c.df_pool, c.df_ptr, c.df_dest, rt.df_rate, self._slot_index, data)
+        return scipy.sparse.csc_matrix((data, self._indices, self._indptr), shape=(c.n_pools, c.n_pools))
+
+    # ------------------------------------------------------------------ contract
+    def new_runs(self, seed, n_runs):
+        return [None] * n_runs  # deterministic: nothing per run
+
+    def default_atol(self, y) -> float:
+        """Absolute tolerance (molecules) used when none is given: 0.01 · rtol · max(1, Σ|y|)."""
+        return 0.01 * self.rtol * max(1.0, float(np.sum(np.abs(y))))
+
+    def advance(self, run_state, counts, t_start, t_end, record_times, record_pools, out, progress=None):
+        t_start, t_end = float(t_start), float(t_end)
+        record_times = np.asarray(record_times, dtype=np.float64)
+        record_pools = np.asarray(record_pools, dtype=np.int64)
+        y0 = np.array(counts, dtype=np.float64)
+        clamped = np.array(self.runtime.clamped, dtype=bool)  # fixed for this segment
+        horizon = t_end + _END_SLACK * abs(t_end)
+        wanted = np.flatnonzero(record_times <= horizon)
+        wanted = wanted[np.argsort(record_times[wanted], kind="stable")]
+        times = np.minimum(record_times[wanted], t_end)
+        # samples at (or before) the start: the initial state
+        k = int(np.searchsorted(times, t_start, side="right"))
+        out[wanted[:k]] = y0[record_pools]
+        c = self.compiled
+        self.last_stats = {"steps": 0, "nfev": 0, "njev": 0, "nlu": 0}
+        if t_end <= t_start or (c.n_reactions == 0 and c.n_diffusions == 0):
+            out[wanted[k:]] = y0[record_pools]
+            if progress is not None:
+                progress(t_end)
+            return
+
+        def fun(t, y):
+            return self.rhs(y, clamped)
+
+        kwargs = {"rtol": self.rtol, "atol": self.atol if self.atol is not None else self.default_atol(y0),
+                  "max_step": self.max_step}
+        if self.method in _SPARSE_JACOBIAN:
+            kwargs["jac"] = lambda t, y: self.jacobian(y, clamped)
+        elif self.method == "LSODA":
+            kwargs["jac"] = lambda t, y: self.jacobian(y, clamped).toarray()
+        integrator = getattr(scipy.integrate, self.method)(fun, t_start, y0, t_end, **kwargs)
+        last_report = time.perf_counter()
+        while integrator.status == "running":
+            message = integrator.step()
+            self.last_stats["steps"] += 1
+            if integrator.status == "failed":
+                raise SimulationError(f"solver {self.name!r} ({self.method}) failed at t = "
+                                      f"{integrator.t:.6g} s: {message}. Try method='BDF', a larger "
+                                      "rtol/atol, or check for rates that make counts blow up")
+            t_now = integrator.t
+            finished = integrator.status == "finished"
+            stop = len(times) if finished else int(np.searchsorted(times, t_now, side="right"))
+            if stop > k:
+                if finished:  # samples at t_end (and round-off past it) take the final state exactly
+                    at_end = int(np.searchsorted(times, t_now, side="left"))
+                    if at_end > k:
+                        out[wanted[k:at_end]] = integrator.dense_output()(times[k:at_end])[record_pools].T
+                    out[wanted[at_end:]] = integrator.y[record_pools]
+                else:
+                    out[wanted[k:stop]] = integrator.dense_output()(times[k:stop])[record_pools].T
+                k = stop
+            if progress is not None and (finished or time.perf_counter() - last_report > _PROGRESS_INTERVAL):
+                progress(t_now)
+                last_report = time.perf_counter()
+        y = np.array(integrator.y, dtype=np.float64)
+        y[clamped] = y0[clamped]
+        for key in ("nfev", "njev", "nlu"):
+            self.last_stats[key] = int(getattr(integrator, key, 0))
+        for key, value in self.last_stats.items():
+            self.stats[key] += value
+        counts[:] = y
+
+
+class WellMixedODESolver(ODESolver):
+    """``wm-ode``: the rate equations of well-mixed compartments and patches (STEPS Wmrk4)."""
+
+    name = "wm-ode"

@@ -1,0 +1,322 @@
+# ruff: noqa: N803, N806
+"""VALIDATION.md "Diffusion" table: ssa, ode (and opsplit once it exists) against analytic solutions.
+
+How the tolerance is built (DESIGN.md §7)
+-----------------------------------------
+Every case compares the number of molecules in spatial bins (tets or triangles grouped by
+the radius / axial position of their barycentre) with the analytic solution integrated over
+the same elements, ``A[b, t] = sum_i c(x_i, t) * measure_i``.
+
+Two effects separate a correct solver from the continuum solution:
+
+1. *Discretisation* (the mesh, not the solver). The exact mean of the spatial master equation
+   on the mesh obeys the linear ODE ``dm/dt = M m + b`` -- the equation ``ode`` integrates.
+   We solve it here exactly (``scipy.sparse.linalg.expm_multiply``, tests/meshes.py:
+   :func:`mesh_mean`) from the very state the simulation starts in, and the budget of bin
+   ``b`` at time ``t`` is ``budget[b, t] = |mesh_mean - A|``. It is computed, never tuned,
+   and every test prints it relative to ``A`` (e.g. "budget 3.1 % of analytic").
+2. *Sampling* (ssa only). Molecules of a diffusion-only model move independently, so the count
+   of a bin over one run is Binomial(N, p) when N molecules are conserved (point sources) or
+   Poisson when molecules are created by a source (clamped / flux: immigration of independent
+   walkers; Poisson is an upper bound for the clamped case). ``p`` and the Poisson mean come
+   from ``mesh_mean``. The SE of the mean over R runs is sqrt(var / R).
+
+ssa passes when ``|mean - A| <= z * SE + budget`` for every bin and time, with ``z`` the
+two-sided normal quantile for a false-alarm budget α = 1e-4 Bonferroni-split over the
+bins × times of the case. ode passes when ``|ode - A| <= budget + 1e-3 * max(A)`` (the last term
+the integrator's own error allowance, 10x its default relative tolerance). This detects any
+solver bias larger than the noise: a wrong hop rate (e.g. a missing face area or a δ measured
+between the wrong points) shifts the profile by far more than z·SE.
+
+Runs (to keep the whole validation under 15 min on 2 cores): the 3-D point source keeps
+VALIDATION's 10 runs and the 2-D case its 100; bounded 1-D uses 4 (VALIDATION: 10; ~4e7
+events per run), the clamped source 3 and the flux source 4 (~1e8 and ~4e7 events per run on
+the 13k-tet thin cylinder). The z-test uses the honest SE for that R, so fewer runs only
+widen the sampling term, never hide a bias larger than it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.special import erfc
+from scipy.stats import norm
+
+import tetrasim as ts
+from tetrasim.errors import CapabilityError
+from tetrasim.geometry import MeshGeometry
+from tetrasim.solvers.base import get_solver_class
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import meshes  # noqa: E402
+
+pytestmark = pytest.mark.validation
+
+SOLVERS = ["ssa", "ode", "opsplit"]
+ALPHA = 1e-4
+ODE_ALLOWANCE = 1e-3
+
+
+def require_solver(name: str) -> None:
+    try:
+        get_solver_class(name)
+    except (CapabilityError, ImportError) as error:
+        pytest.skip(f"solver not yet available: {name!r} ({error})")
+
+
+@dataclass
+class Case:
+    name: str
+    model: ts.Model
+    geometry: MeshGeometry
+    setup: object  # callable(sim)
+    where: str  # compartment or patch recorded per element
+    species: str
+    elements_pos: np.ndarray  # (n_elements, 3) barycentres of the recorded elements
+    elements_measure: np.ndarray  # volume or area of each recorded element
+    bins: np.ndarray  # (n_bins, n_elements) 0/1
+    times: np.ndarray
+    analytic: object  # callable(positions, t) -> density (molecules per m^3 or m^2)
+    noise: str  # "binomial" or "poisson"
+    runs: int
+    dt_record: float
+
+
+# ---------------------------------------------------------------------------- cases
+def _bins_from(values, edges):
+    edges = np.asarray(edges)
+    index = np.digitize(values, edges) - 1
+    inside = (index >= 0) & (index < len(edges) - 1)
+    bins = np.zeros((len(edges) - 1, len(values)))
+    bins[index[inside], np.flatnonzero(inside)] = 1.0
+    return bins
+
+
+def _volume_model(D, extra=None):
+    model = ts.Model()
+    model.species("A")
+    system = model.volume_system("vsys")
+    system.diffusion("A", D)
+    if extra:
+        extra(model, system)
+    return model
+
+
+def case_point_3d() -> Case:
+    mesh = meshes.get_mesh("sphere_r10")
+    D, N = 2e-11, 100_000
+    model = _volume_model(D)
+    geom = MeshGeometry(mesh)
+    geom.compartment("cyto", systems=["vsys"])
+    source = int(mesh.find_tet([0.0, 0.0, 0.0]))
+    centre = mesh.tet_barycenters[source]
+    pos = mesh.tet_barycenters - centre
+    r = np.linalg.norm(pos, axis=1)
+    bins = _bins_from(r, np.linspace(2e-6, 6e-6, 9))
+
+    def analytic(p, t):
+        rr = np.linalg.norm(p, axis=1)
+        return N / (4 * np.pi * D * t) ** 1.5 * np.exp(-rr**2 / (4 * D * t))
+
+    return Case("unbounded 3-D point source", model, geom, lambda sim: sim.set_count(ts.Tet(source), "A", N),
+                "cyto", "A", pos, mesh.tet_volumes, bins, np.array([0.10, 0.15, 0.20]), analytic, "binomial", 10,
+                0.05)
+
+
+def case_point_2d() -> Case:
+    mesh = meshes.get_mesh("disc_r10")
+    D, N, height = 2e-11, 1000, 1e-6
+    model = ts.Model()
+    model.species("A")
+    model.volume_system("vsys")
+    model.surface_system("ssys").diffusion("A", D)
+    geom = MeshGeometry(mesh)
+    geom.compartment("cyto", systems=[])
+    surface = mesh.surface_tris()
+    top = surface[np.abs(mesh.tri_barycenters[surface, 2] - height) < 1e-3 * height]
+    geom.patch("top", tris=top, inner="cyto", systems=["ssys"])
+    tris = geom.patches["top"].tris
+    bary = mesh.tri_barycenters[tris]
+    source = int(tris[np.argmin(np.linalg.norm(bary[:, :2], axis=1))])
+    pos = bary - mesh.tri_barycenters[source]
+    pos[:, 2] = 0.0
+    r = np.linalg.norm(pos, axis=1)
+    bins = _bins_from(r, np.linspace(2e-6, 5e-6, 7))
+
+    def analytic(p, t):
+        rr = np.linalg.norm(p, axis=1)
+        return N / (4 * np.pi * D * t) * np.exp(-rr**2 / (4 * D * t))
+
+    return Case("unbounded 2-D point source on a surface", model, geom,
+                lambda sim: sim.set_count(ts.Tri(source), "A", N), "top", "A", pos, mesh.tri_areas[tris], bins,
+                np.array([0.12, 0.16, 0.20]), analytic, "binomial", 100, 0.04)
+
+
+def _tets_touching(mesh, z0, tol):
+    zv = mesh.vertices[:, 2]
+    return np.flatnonzero(np.any(np.abs(zv[mesh.tets] - z0) < tol, axis=1))
+
+
+def case_bounded_1d() -> Case:
+    mesh = meshes.get_mesh("cylinder_d2")
+    D, N, a = 2e-10, 10_000, 10e-6
+    model = _volume_model(D)
+    geom = MeshGeometry(mesh)
+    geom.compartment("cyto", systems=["vsys"])
+    geom.roi("z0", tets=_tets_touching(mesh, 0.0, 1e-9))
+    S = mesh.total_volume / a
+    pos = mesh.tet_barycenters
+    bins = _bins_from(pos[:, 2], np.linspace(2e-6, 8e-6, 6))
+
+    def analytic(p, t):
+        z = p[:, 2]
+        n = np.arange(1, 200)[:, None]
+        series = np.sum(np.exp(-D * (n * np.pi / a) ** 2 * t) * np.cos(n * np.pi * z / a), axis=0)
+        return N / (a * S) * (1 + 2 * series)
+
+    return Case("bounded 1-D diffusion", model, geom, lambda sim: sim.set_count(ts.ROI("z0"), "A", N), "cyto", "A",
+                pos, mesh.tet_volumes, bins, np.array([0.06, 0.08, 0.10]), analytic, "binomial", 4, 0.02)
+
+
+def case_clamped() -> Case:
+    mesh = meshes.get_mesh("cylinder_d04")
+    D, Cs = 1e-10, 50e-6
+    model = _volume_model(D)
+    geom = MeshGeometry(mesh)
+    geom.compartment("cyto", systems=["vsys"])
+    source = _tets_touching(mesh, 0.0, 1e-9)
+    geom.roi("source", tets=source)
+    pos = mesh.tet_barycenters
+    bins = _bins_from(pos[:, 2], np.linspace(1e-6, 4e-6, 11))
+    density = Cs * 1e3 * ts.units.AVOGADRO
+
+    def setup(sim):
+        sim.set_conc(ts.ROI("source"), "A", Cs)  # total rounded once, spread ∝ volume
+        sim.set_clamped(ts.ROI("source"), "A", True)
+
+    def analytic(p, t):
+        return density * erfc(p[:, 2] / np.sqrt(4 * D * t))
+
+    return Case("clamped source", model, geom, setup, "cyto", "A", pos, mesh.tet_volumes, bins,
+                np.array([0.03, 0.04]), analytic, "poisson", 3, 0.01)
+
+
+def case_flux() -> Case:
+    mesh = meshes.get_mesh("cylinder_d04")
+    D, flux, length = 5e-11, 3e5, 10e-6
+    L = length / 2
+    low = _tets_touching(mesh, 0.0, 1e-9)
+    high = _tets_touching(mesh, length, 1e-9)
+    n_source = 1000  # catalyst molecules per end; k = flux / n_source
+
+    model = ts.Model()
+    model.species("A", "X")
+    system = model.volume_system("vsys")
+    system.reaction("A -> A + X", kf=flux / n_source)
+    system.diffusion("X", D)
+    geom = MeshGeometry(mesh)
+    geom.compartment("cyto", systems=["vsys"])
+    geom.roi("low", tets=low)
+    geom.roi("high", tets=high)
+    S = mesh.total_volume / length
+    J = flux / S
+    pos = mesh.tet_barycenters.copy()
+    pos[:, 2] -= L  # x measured from the centre, the ends at ±L
+    bins = _bins_from(pos[:, 2], np.linspace(-L, L, 11))
+
+    def setup(sim):
+        sim.set_count(ts.ROI("low"), "A", n_source)
+        sim.set_count(ts.ROI("high"), "A", n_source)
+
+    def analytic(p, t):
+        x = p[:, 2]
+        n = np.arange(1, 400)[:, None]
+        series = np.sum((-1.0) ** n / n**2 * np.exp(-D * (n * np.pi / L) ** 2 * t) * np.cos(n * np.pi * x / L),
+                        axis=0)
+        return J * L / D * (D * t / L**2 + (3 * x**2 - L**2) / (6 * L**2) - 2 / np.pi**2 * series)
+
+    return Case("constant flux source", model, geom, setup, "cyto", "X", pos, mesh.tet_volumes, bins,
+                np.array([0.012, 0.024]), analytic, "poisson", 4, 0.006)
+
+
+CASES = {"point_3d": case_point_3d, "point_2d": case_point_2d, "bounded_1d": case_bounded_1d,
+         "clamped": case_clamped, "flux": case_flux}
+
+
+# ---------------------------------------------------------------------------- checking
+def _record_path(case_key, solver) -> Path:
+    path = meshes.cache_root().parent / "validation-results" / f"diffusion-{case_key}-{solver}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def run_case(case_key: str, solver: str) -> dict:
+    case = CASES[case_key]()
+    sim = ts.Simulation(case.model, case.geometry, solver=solver, seed=20240601 + len(case_key))
+    case.setup(sim)
+    counts0 = sim._template.astype(np.float64).copy()  # the exact state every run starts from
+    rec = sim.record(ts.Count(case.species, where=case.where, per_element=True), every=case.dt_record)
+    runs = case.runs if sim.solver.stochastic else 1
+    start = time.perf_counter()
+    res = sim.run(float(case.times.max()), runs=runs)
+    wall = time.perf_counter() - start
+    series_times = res.times_of(rec)
+    idx = [int(np.argmin(np.abs(series_times - t))) for t in case.times]
+    data = np.asarray(res[rec], dtype=np.float64)[:, idx, :]  # (runs, times, elements)
+    binned = data @ case.bins.T  # (runs, times, bins)
+    mean = binned.mean(axis=0)
+
+    # analytic and exact mesh mean per bin
+    analytic = np.array([case.bins @ (case.analytic(case.elements_pos, t) * case.elements_measure)
+                         for t in case.times])
+    species = sim.compiled.species_index(case.species)
+    elements = sim.compiled.patch_elements.get(case.where, sim.compiled.compartment_elements.get(case.where))
+    pools = elements * sim.compiled.n_species + species
+    reference = meshes.mesh_mean(sim, counts0, case.times)[:, pools] @ case.bins.T
+    budget = np.abs(reference - analytic)
+    if sim.solver.stochastic:
+        if case.noise == "binomial":
+            total = counts0[pools].sum()
+            p = np.clip(reference / total, 0, 1)
+            var = total * p * (1 - p)
+        else:
+            var = reference
+        se = np.sqrt(var / runs)
+        z = norm.isf(ALPHA / (2 * mean.size))
+        tolerance = z * se + budget
+    else:
+        z, se = 0.0, np.zeros_like(mean)
+        tolerance = budget + ODE_ALLOWANCE * np.max(analytic)
+    deviation = np.abs(mean - analytic)
+    ratio = deviation / tolerance
+    report = dict(case=case.name, solver=solver, runs=runs, wall_s=wall, z=float(z),
+                  worst_ratio=float(ratio.max()),
+                  worst_rel_deviation=float(np.max(deviation / analytic)),
+                  budget_rel_max=float(np.max(budget / analytic)),
+                  budget_rel_mean=float(np.mean(budget / analytic)),
+                  se_rel_max=float(np.max(se / analytic)),
+                  solver_vs_mesh_rel_max=float(np.max(np.abs(mean - reference) / analytic)),
+                  n_elements=int(len(elements)), n_bins=int(case.bins.shape[0]))
+    _record_path(case_key, solver).write_text(json.dumps(report, indent=1))
+    print(json.dumps(report))
+    return dict(report=report, mean=mean, analytic=analytic, reference=reference, tolerance=tolerance,
+                ratio=ratio)
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+@pytest.mark.parametrize("case_key", list(CASES))
+def test_diffusion_case(case_key, solver):
+    """Detects solver bias beyond sampling noise + the mesh's own (computed) discretisation error."""
+    require_solver(solver)
+    out = run_case(case_key, solver)
+    worst = np.unravel_index(np.argmax(out["ratio"]), out["ratio"].shape)
+    assert out["report"]["worst_ratio"] <= 1.0, (
+        f"{out['report']['case']} / {solver}: time {worst[0]}, bin {worst[1]}: mean {out['mean'][worst]:.1f} vs "
+        f"analytic {out['analytic'][worst]:.1f} (mesh-exact {out['reference'][worst]:.1f}), tolerance "
+        f"{out['tolerance'][worst]:.1f}")
