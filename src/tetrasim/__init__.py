@@ -19,7 +19,7 @@ from .errors import (
     TetrasimError,
     UnitError,
 )
-from .geometry import shapes
+from .geometry import load_mesh, mesh_info, shapes
 from .geometry.mesh import TetMesh
 from .geometry.regions import MeshGeometry
 from .geometry.wellmixed import WellMixed
@@ -29,7 +29,7 @@ from .simulation import Simulation
 from .units import Q
 
 __all__ = [
-    "__version__", "errors", "Model", "WellMixed", "TetMesh", "MeshGeometry", "shapes", "Simulation", "compile_system", "CompiledSystem",
+    "__version__", "errors", "Model", "WellMixed", "TetMesh", "MeshGeometry", "shapes", "load_mesh", "mesh_info", "Simulation", "compile_system", "CompiledSystem",
     "Count", "Conc", "Tet", "Tri", "ROI", "Results", "load_results", "Q",
     "TetrasimError", "ModelError", "UnitError", "GeometryError", "MeshFormatError", "CompileError",
     "CapabilityError", "SimulationError",

@@ -150,9 +150,20 @@ class Simulation:
     def n_runs(self) -> int:
         return 0 if self._states is None else self._states.shape[0]
 
+    def _ensure_runs(self, n: int) -> None:
+        """Create ``n`` replicate states from the initial state (once per simulation or reset)."""
+        if self._states is None:
+            self._states = np.repeat(self._template[None, :], n, axis=0)
+            self._run_states = self.solver.new_runs(self.seed, n)
+        elif self._states.shape[0] != n:
+            raise SimulationError(f"this simulation holds {self._states.shape[0]} runs, not {n}; call sim.reset() "
+                                  "to start over")
+
     def _apply(self, pools, values) -> None:
         """Write per-pool values (shape (n,) or (runs, n)) into the template and every replicate."""
         values = np.asarray(values)
+        if values.ndim == 2 and self._states is None:
+            self._ensure_runs(values.shape[0])  # one value per replicate: the replicates exist from now on
         if values.ndim == 1:
             self._template[pools] = values
         if self._states is not None:
@@ -343,9 +354,7 @@ class Simulation:
         if runs is not None and (not isinstance(runs, (int, np.integer)) or runs < 1):
             raise SimulationError(f"runs must be a positive integer, got {runs!r}")
         if self._states is None:
-            n = int(runs or 1)
-            self._states = np.repeat(self._template[None, :], n, axis=0)
-            self._run_states = self.solver.new_runs(self.seed, n)
+            self._ensure_runs(int(runs or 1))
         elif runs is not None and runs != self._states.shape[0]:
             raise SimulationError(f"this simulation holds {self._states.shape[0]} runs; call sim.reset() to start "
                                   f"over with {runs}")

@@ -49,6 +49,8 @@ class _FakeMesh:
 
     is_mesh = True
     rois: dict = {}
+    compartments: dict = {}  # only looked at by compile_system's input check
+    patches: dict = {}
 
     def __init__(self, disc: Discretization):
         self.disc = disc
@@ -354,7 +356,8 @@ def test_progress_reports_end_time():
     solver = make_solver(model, geom)
     seen = []
     counts = np.array([100.0, 0, 0])
-    solver.advance(None, counts, 0.0, 2.0, np.zeros(0), np.zeros(0, np.int64), np.zeros((0, 0)), seen.append)
+    solver.advance(None, counts, 0.0, 2.0, np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 0)),
+                   seen.append)
     assert seen and seen[-1] == 2.0
     assert abs(counts[0] - 100 * math.exp(-2.0)) < 1e-3
 

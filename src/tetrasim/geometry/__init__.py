@@ -8,7 +8,19 @@ from .regions import DiffusionBoundary, MeshCompartment, MeshGeometry, MeshPatch
 from .wellmixed import WellMixed, WellMixedCompartment, WellMixedPatch
 
 __all__ = [
-    "TetMesh", "MeshGeometry", "MeshCompartment", "MeshPatch", "DiffusionBoundary", "MeshROI",
-    "load_mesh", "save_mesh", "mesh_info", "tet_quality", "parse_length_unit", "shapes",
-    "WellMixed", "WellMixedCompartment", "WellMixedPatch",
+    "TetMesh",
+    "MeshGeometry",
+    "MeshCompartment",
+    "MeshPatch",
+    "DiffusionBoundary",
+    "MeshROI",
+    "load_mesh",
+    "save_mesh",
+    "mesh_info",
+    "tet_quality",
+    "parse_length_unit",
+    "shapes",
+    "WellMixed",
+    "WellMixedCompartment",
+    "WellMixedPatch",
 ]

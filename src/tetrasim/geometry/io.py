@@ -33,18 +33,64 @@ from .mesh import TetMesh, parse_length_unit
 __all__ = ["load_mesh", "save_mesh", "FORMATS"]
 
 FORMATS = {
-    ".msh": "gmsh", ".inp": "abaqus", ".node": "tetgen", ".ele": "tetgen", ".face": "tetgen",
-    ".vtk": "vtk", ".vtu": "vtu", ".npz": "npz",
+    ".msh": "gmsh",
+    ".inp": "abaqus",
+    ".node": "tetgen",
+    ".ele": "tetgen",
+    ".face": "tetgen",
+    ".vtk": "vtk",
+    ".vtu": "vtu",
+    ".npz": "npz",
 }
 NPZ_VERSION = 1
 # Gmsh element type -> number of nodes (for skipping lower-dimensional elements).
-_GMSH_NODES = {1: 2, 2: 3, 3: 4, 4: 4, 5: 8, 6: 6, 7: 5, 8: 3, 9: 6, 10: 9, 11: 10, 12: 27, 13: 18,
-               14: 14, 15: 1, 16: 8, 17: 20, 18: 15, 19: 13, 20: 9, 21: 10, 22: 12, 23: 15, 24: 15,
-               25: 21, 26: 4, 27: 5, 28: 6, 29: 20, 30: 35, 31: 56}
+_GMSH_NODES = {
+    1: 2,
+    2: 3,
+    3: 4,
+    4: 4,
+    5: 8,
+    6: 6,
+    7: 5,
+    8: 3,
+    9: 6,
+    10: 9,
+    11: 10,
+    12: 27,
+    13: 18,
+    14: 14,
+    15: 1,
+    16: 8,
+    17: 20,
+    18: 15,
+    19: 13,
+    20: 9,
+    21: 10,
+    22: 12,
+    23: 15,
+    24: 15,
+    25: 21,
+    26: 4,
+    27: 5,
+    28: 6,
+    29: 20,
+    30: 35,
+    31: 56,
+}
 _GMSH_IGNORED = {1, 3, 8, 15, 16, 10, 26, 27, 28}  # points, lines, quads: not part of a tet mesh
-_GMSH_3D_NAMES = {5: "8-node hexahedron", 6: "6-node prism", 7: "5-node pyramid", 11: "10-node tetrahedron",
-                  12: "27-node hexahedron", 13: "18-node prism", 14: "14-node pyramid", 17: "20-node hexahedron",
-                  18: "15-node prism", 19: "13-node pyramid", 29: "20-node tetrahedron"}
+_GMSH_3D_NAMES = {
+    5: "8-node hexahedron",
+    6: "6-node prism",
+    7: "5-node pyramid",
+    11: "10-node tetrahedron",
+    12: "27-node hexahedron",
+    13: "18-node prism",
+    14: "14-node pyramid",
+    17: "20-node hexahedron",
+    18: "15-node prism",
+    19: "13-node pyramid",
+    29: "20-node tetrahedron",
+}
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -82,9 +128,12 @@ class _Text:
         if n < 0:
             raise self.fail(start - 1, f"negative count {n} ({what})")
         if start + n > len(self.lines):
-            raise self.fail(-1, f"the file ends inside the {what} ({n} lines expected from line {start + 1})",
-                            "The file is truncated: export it again")
-        chunk = self.lines[start:start + n]
+            raise self.fail(
+                -1,
+                f"the file ends inside the {what} ({n} lines expected from line {start + 1})",
+                "The file is truncated: export it again",
+            )
+        chunk = self.lines[start : start + n]
         joined = " ".join(chunk)
         if sep is not None:
             joined = joined.replace(sep, " ")
@@ -105,8 +154,11 @@ class _Text:
                 except (ValueError, OverflowError):
                     ok = False
                 if not ok:
-                    raise self.fail(start + k, f"expected {ncols} numbers ({what}), got {text.strip()[:80]!r}",
-                                    "The file is garbled or truncated") from None
+                    raise self.fail(
+                        start + k,
+                        f"expected {ncols} numbers ({what}), got {text.strip()[:80]!r}",
+                        "The file is garbled or truncated",
+                    ) from None
             raise self.fail(start, f"cannot read the {what}") from None
 
     def find(self, marker: str, start: int = 0, required: bool = True) -> int:
@@ -155,8 +207,19 @@ def _relabel(path, node_ids: np.ndarray, conn: np.ndarray, elem_ids: np.ndarray,
     return order[pos].astype(np.int64)
 
 
-def _finish(path, length_unit, fix_orientation, nodes, node_ids, tet_conn, tet_ids, groups=None,
-            tri_conn=None, tri_ids=None, tri_groups=None) -> TetMesh:
+def _finish(
+    path,
+    length_unit,
+    fix_orientation,
+    nodes,
+    node_ids,
+    tet_conn,
+    tet_ids,
+    groups=None,
+    tri_conn=None,
+    tri_ids=None,
+    tri_groups=None,
+) -> TetMesh:
     """Relabel nodes and build a :class:`TetMesh` with groups given as element-id arrays."""
     scale = parse_length_unit(length_unit)
     if tet_conn is None or len(tet_conn) == 0:
@@ -175,8 +238,10 @@ def _finish(path, length_unit, fix_orientation, nodes, node_ids, tet_conn, tet_i
         pos = np.minimum(np.searchsorted(sorted_tet_ids, ids), len(sorted_tet_ids) - 1)
         ok = sorted_tet_ids[pos] == ids
         if not ok.all():
-            raise MeshFormatError(f"{path}: group {gname!r} lists element {int(ids[~ok][0])}, which is not a "
-                                  "tetrahedron of the file")
+            raise MeshFormatError(
+                f"{path}: group {gname!r} lists element {int(ids[~ok][0])}, which is not a "
+                "tetrahedron of the file"
+            )
         return id_order[pos]
 
     tet_groups = {name: rows_of(ids, name) for name, ids in (groups or {}).items()}
@@ -187,8 +252,15 @@ def _finish(path, length_unit, fix_orientation, nodes, node_ids, tet_conn, tet_i
         for name, ids in tri_groups.items():
             pos = np.minimum(np.searchsorted(tri_ids[t_order], ids), len(t_order) - 1)
             tgroups[name] = tri_v[t_order[pos]]
-    return TetMesh(nodes * scale, tets, groups=tet_groups, tri_groups=tgroups, fix_orientation=fix_orientation,
-                   source=str(path), element_ids=tet_ids)
+    return TetMesh(
+        nodes * scale,
+        tets,
+        groups=tet_groups,
+        tri_groups=tgroups,
+        fix_orientation=fix_orientation,
+        source=str(path),
+        element_ids=tet_ids,
+    )
 
 
 # ---------------------------------------------------------------------------- Gmsh
@@ -220,8 +292,9 @@ def _read_gmsh(path: Path, length_unit, fix_orientation) -> TetMesh:
         fmt = head.split(b"\n")[1].split()
         version, filetype = fmt[0].decode(), int(fmt[1])
     except (IndexError, ValueError, UnicodeDecodeError):
-        raise MeshFormatError(f"{path}, line 2: cannot read the Gmsh format line 'version file-type data-size'") \
-            from None
+        raise MeshFormatError(
+            f"{path}, line 2: cannot read the Gmsh format line 'version file-type data-size'"
+        ) from None
     if filetype == 1:
         return _read_meshio(path, length_unit, fix_orientation, "gmsh")
     txt = _Text(path, _read_text(path))
@@ -246,8 +319,10 @@ def _read_gmsh22(txt: _Text, length_unit, fix_orientation) -> TetMesh:
     if m < 0 or j + 2 + m > len(txt.lines):
         raise txt.fail(-1, f"the file ends inside the elements ({m} expected)", "The file is truncated")
     if txt.line(j + 2 + m, "$EndElements").strip() != "$EndElements":
-        raise txt.fail(j + 2 + m, "expected $EndElements", "The element count does not match the element lines")
-    chunk = txt.lines[j + 2:j + 2 + m]
+        raise txt.fail(
+            j + 2 + m, "expected $EndElements", "The element count does not match the element lines"
+        )
+    chunk = txt.lines[j + 2 : j + 2 + m]
     rows = None
     first = chunk[0].split() if chunk else []
     if first and all(len(c) for c in chunk):
@@ -271,7 +346,9 @@ def _read_gmsh22(txt: _Text, length_unit, fix_orientation) -> TetMesh:
                 etype = int(vals[1]) if vals.size > 1 else -1
                 if vals.size >= 3 and etype not in _GMSH_NODES:
                     raise txt.fail(j + 2 + off, f"unknown Gmsh element type {etype}")
-                raise txt.fail(j + 2 + off, f"element line has the wrong number of entries: {line.strip()[:80]!r}")
+                raise txt.fail(
+                    j + 2 + off, f"element line has the wrong number of entries: {line.strip()[:80]!r}"
+                )
             rows.append(vals[None, :])
     tet_parts, tri_parts = [], []
     line0 = j + 2
@@ -283,16 +360,20 @@ def _read_gmsh22(txt: _Text, length_unit, fix_orientation) -> TetMesh:
             if t not in _GMSH_NODES:
                 raise txt.fail(line0 + int(np.flatnonzero(etype == t)[0]), f"unknown Gmsh element type {t}")
             if t in _GMSH_3D_NAMES:
-                raise txt.fail(line0 + int(np.flatnonzero(etype == t)[0]),
-                               f"element type {t} ({_GMSH_3D_NAMES[t]}) is not supported",
-                               "tetrasim needs linear tetrahedra (type 4): re-mesh with tets, order 1")
+                raise txt.fail(
+                    line0 + int(np.flatnonzero(etype == t)[0]),
+                    f"element type {t} ({_GMSH_3D_NAMES[t]}) is not supported",
+                    "tetrasim needs linear tetrahedra (type 4): re-mesh with tets, order 1",
+                )
             if t in (4, 2):
                 nt = int(ntags[etype == t][0])
                 nn = _GMSH_NODES[t]
                 if sel.shape[1] != 3 + nt + nn:
-                    raise txt.fail(line0, f"element type {t} lines have {sel.shape[1]} entries, expected {3 + nt + nn}")
+                    raise txt.fail(
+                        line0, f"element type {t} lines have {sel.shape[1]} entries, expected {3 + nt + nn}"
+                    )
                 phys = sel[:, 3] if nt >= 1 else np.zeros(len(sel), np.int64)
-                part = (sel[:, 0], sel[:, 3 + nt:], phys)
+                part = (sel[:, 0], sel[:, 3 + nt :], phys)
                 (tet_parts if t == 4 else tri_parts).append(part)
     if not tet_parts:
         raise txt.fail(-1, "the file contains no tetrahedra (element type 4)")
@@ -306,9 +387,22 @@ def _read_gmsh22(txt: _Text, length_unit, fix_orientation) -> TetMesh:
         tri_ids = np.concatenate([p[0] for p in tri_parts])
         tri_conn = np.concatenate([p[1] for p in tri_parts])
         tri_phys = np.concatenate([p[2] for p in tri_parts])
-        tri_groups = {_group_name(names, 2, int(t)): tri_ids[tri_phys == t] for t in np.unique(tri_phys) if t != 0}
-    return _finish(txt.path, length_unit, fix_orientation, nodes, node_ids, tet_conn, tet_ids, groups,
-                   tri_conn, tri_ids, tri_groups)
+        tri_groups = {
+            _group_name(names, 2, int(t)): tri_ids[tri_phys == t] for t in np.unique(tri_phys) if t != 0
+        }
+    return _finish(
+        txt.path,
+        length_unit,
+        fix_orientation,
+        nodes,
+        node_ids,
+        tet_conn,
+        tet_ids,
+        groups,
+        tri_conn,
+        tri_ids,
+        tri_groups,
+    )
 
 
 def _read_gmsh41(txt: _Text, length_unit, fix_orientation, version) -> TetMesh:
@@ -328,7 +422,7 @@ def _read_gmsh41(txt: _Text, length_unit, fix_orientation, version) -> TetMesh:
                     tag = int(parts[0])
                     k = 4 if dim == 0 else 7
                     nphys = int(parts[k])
-                    physicals[(dim, tag)] = [int(x) for x in parts[k + 1:k + 1 + nphys]]
+                    physicals[(dim, tag)] = [int(x) for x in parts[k + 1 : k + 1 + nphys]]
                 except (ValueError, IndexError):
                     raise txt.fail(row, f"cannot read the entity line {parts[:8]}") from None
                 row += 1
@@ -339,7 +433,9 @@ def _read_gmsh41(txt: _Text, length_unit, fix_orientation, version) -> TetMesh:
     for _ in range(nblocks):
         hdr = txt.ints(row, "a node block header 'dim tag parametric numNodes'", 4)
         if hdr[2] != 0:
-            raise txt.fail(row, "parametric node coordinates are not supported", "Save without parametric nodes")
+            raise txt.fail(
+                row, "parametric node coordinates are not supported", "Save without parametric nodes"
+            )
         k = hdr[3]
         node_id_parts.append(txt.block(row + 1, k, 1, np.int64, "node tags")[:, 0])
         coord_parts.append(txt.block(row + 1 + k, k, 3, float, "node coordinates 'x y z'"))
@@ -359,8 +455,11 @@ def _read_gmsh41(txt: _Text, length_unit, fix_orientation, version) -> TetMesh:
         if etype not in _GMSH_NODES:
             raise txt.fail(row, f"unknown Gmsh element type {etype}")
         if etype in _GMSH_3D_NAMES:
-            raise txt.fail(row, f"element type {etype} ({_GMSH_3D_NAMES[etype]}) is not supported",
-                           "tetrasim needs linear tetrahedra (type 4): re-mesh with tets, order 1")
+            raise txt.fail(
+                row,
+                f"element type {etype} ({_GMSH_3D_NAMES[etype]}) is not supported",
+                "tetrasim needs linear tetrahedra (type 4): re-mesh with tets, order 1",
+            )
         nn = _GMSH_NODES[etype]
         if etype in (4, 2):
             data = txt.block(row + 1, k, 1 + nn, np.int64, f"element lines of type {etype} 'tag n1..n{nn}'")
@@ -384,9 +483,19 @@ def _read_gmsh41(txt: _Text, length_unit, fix_orientation, version) -> TetMesh:
             tri_groups.setdefault(_group_name(names, 2, p), []).append(ids)
     tri_ids = np.concatenate([t[0] for t in tris]) if tris else None
     tri_conn = np.concatenate([t[1] for t in tris]) if tris else None
-    return _finish(txt.path, length_unit, fix_orientation, nodes, node_ids, tet_conn, tet_ids,
-                   {k: np.concatenate(v) for k, v in groups.items()}, tri_conn, tri_ids,
-                   {k: np.concatenate(v) for k, v in tri_groups.items()})
+    return _finish(
+        txt.path,
+        length_unit,
+        fix_orientation,
+        nodes,
+        node_ids,
+        tet_conn,
+        tet_ids,
+        {k: np.concatenate(v) for k, v in groups.items()},
+        tri_conn,
+        tri_ids,
+        {k: np.concatenate(v) for k, v in tri_groups.items()},
+    )
 
 
 def _write_gmsh41(mesh: TetMesh, path: Path, scale: float) -> None:
@@ -452,10 +561,14 @@ _KEYWORD = re.compile(r"\s*\*")
 def _read_abaqus(path: Path, length_unit, fix_orientation) -> TetMesh:
     txt = _Text(path, _read_text(path))
     lines = txt.lines
-    kw = [i for i, line in enumerate(lines) if line.startswith("*") or (line[:1].isspace() and _KEYWORD.match(line))]
+    kw = [
+        i
+        for i, line in enumerate(lines)
+        if line.startswith("*") or (line[:1].isspace() and _KEYWORD.match(line))
+    ]
     kw.append(len(lines))
     node_parts, node_id_parts, tet_parts, groups = [], [], [], {}
-    for a, b in zip(kw[:-1], kw[1:]):
+    for a, b in zip(kw[:-1], kw[1:], strict=True):
         head = lines[a].strip()
         if head.startswith("**"):
             continue
@@ -473,7 +586,9 @@ def _read_abaqus(path: Path, length_unit, fix_orientation) -> TetMesh:
             continue
         s, e = data[0], data[-1] + 1
         if any(not lines[k].strip() for k in range(s, e)):
-            raise txt.fail(next(k for k in range(s, e) if not lines[k].strip()), "unexpected empty line in a data block")
+            raise txt.fail(
+                next(k for k in range(s, e) if not lines[k].strip()), "unexpected empty line in a data block"
+            )
         if key == "NODE":
             ncol = len(lines[s].replace(",", " ").split())
             if ncol not in (3, 4):
@@ -491,8 +606,11 @@ def _read_abaqus(path: Path, length_unit, fix_orientation) -> TetMesh:
             if etype not in ("C3D4", "C3D4H", "DC3D4"):
                 if etype.startswith(("S", "M3D", "R3D", "STRI", "CPS", "CPE", "T3D", "B3", "DS", "SFM")):
                     continue  # shells / beams / surface elements: not part of the tet mesh
-                raise txt.fail(a, f"element type {etype or '(missing)'!r} is not supported",
-                               "tetrasim reads linear tetrahedra (TYPE=C3D4)")
+                raise txt.fail(
+                    a,
+                    f"element type {etype or '(missing)'!r} is not supported",
+                    "tetrasim reads linear tetrahedra (TYPE=C3D4)",
+                )
             arr = txt.block(s, e - s, 5, np.int64, "*ELEMENT lines 'id, n1, n2, n3, n4'", sep=",")
             tet_parts.append(arr)
             if "ELSET" in params:
@@ -516,12 +634,16 @@ def _read_abaqus(path: Path, length_unit, fix_orientation) -> TetMesh:
                         try:
                             ids.append(int(t))
                         except ValueError:
-                            raise txt.fail(s, f"*ELSET {name}: {t!r} is neither an element id nor a set") from None
+                            raise txt.fail(
+                                s, f"*ELSET {name}: {t!r} is neither an element id nor a set"
+                            ) from None
                 vals = np.array(ids, dtype=np.int64)
             if "GENERATE" in params:
                 if vals.size % 3:
                     raise txt.fail(s, f"*ELSET {name}, GENERATE needs 'first, last, step' triples")
-                vals = np.concatenate([np.arange(f, last + 1, st if st else 1) for f, last, st in vals.reshape(-1, 3)])
+                vals = np.concatenate(
+                    [np.arange(f, last + 1, st if st else 1) for f, last, st in vals.reshape(-1, 3)]
+                )
             groups.setdefault(name, []).append(vals)
     if not node_parts:
         raise txt.fail(-1, "no *NODE block", "The file is truncated or not an Abaqus mesh")
@@ -529,8 +651,16 @@ def _read_abaqus(path: Path, length_unit, fix_orientation) -> TetMesh:
         raise txt.fail(-1, "no *ELEMENT, TYPE=C3D4 block", "The file is truncated or has no tetrahedra")
     tets = np.concatenate(tet_parts)
     groups_arr = {k: np.concatenate(v) for k, v in groups.items()}
-    return _finish(path, length_unit, fix_orientation, np.concatenate(node_parts), np.concatenate(node_id_parts),
-                   tets[:, 1:], tets[:, 0], groups_arr)
+    return _finish(
+        path,
+        length_unit,
+        fix_orientation,
+        np.concatenate(node_parts),
+        np.concatenate(node_id_parts),
+        tets[:, 1:],
+        tets[:, 0],
+        groups_arr,
+    )
 
 
 # ---------------------------------------------------------------------------- TetGen
@@ -546,10 +676,11 @@ def _tetgen_table(path: Path, min_cols: int, what: str) -> tuple[_Text, list[int
     if len(header) < 1 or header[0] < 0:
         raise txt.fail(body[0], f"cannot read the {what} header")
     n = header[0]
-    rows = body[1:1 + n]
+    rows = body[1 : 1 + n]
     if len(rows) < n:
-        raise txt.fail(-1, f"the header announces {n} entries but the file has {len(rows)}",
-                       "The file is truncated")
+        raise txt.fail(
+            -1, f"the header announces {n} entries but the file has {len(rows)}", "The file is truncated"
+        )
     if n == 0:
         return txt, header, np.zeros((0, min_cols))
     lines = [txt.lines[k].split("#", 1)[0] for k in rows]
@@ -571,7 +702,9 @@ def _read_tetgen(path: Path, length_unit, fix_orientation) -> TetMesh:
     node_path, ele_path, face_path = (stem.with_suffix(s) for s in (".node", ".ele", ".face"))
     for p in (node_path, ele_path):
         if not p.exists():
-            raise MeshFormatError(f"{p}: missing; a TetGen mesh needs both {node_path.name} and {ele_path.name}")
+            raise MeshFormatError(
+                f"{p}: missing; a TetGen mesh needs both {node_path.name} and {ele_path.name}"
+            )
     txt, header, nodes = _tetgen_table(node_path, 4, "node")
     if len(header) > 1 and header[1] != 3:
         raise txt.fail(0, f"TetGen nodes must be 3-D, the header says dimension {header[1]}")
@@ -599,8 +732,19 @@ def _read_tetgen(path: Path, length_unit, fix_orientation) -> TetMesh:
             for mk in np.unique(fi[:, 4]):
                 if mk != 0:
                     tri_groups[f"marker{int(mk)}"] = tri_ids[fi[:, 4] == mk]
-    return _finish(path, length_unit, fix_orientation, nodes[:, 1:4], node_ids, ele_i[:, 1:5], ele_i[:, 0], groups,
-                   tri_conn, tri_ids, tri_groups)
+    return _finish(
+        path,
+        length_unit,
+        fix_orientation,
+        nodes[:, 1:4],
+        node_ids,
+        ele_i[:, 1:5],
+        ele_i[:, 0],
+        groups,
+        tri_conn,
+        tri_ids,
+        tri_groups,
+    )
 
 
 # ---------------------------------------------------------------------------- meshio (VTK, VTU, binary gmsh)
@@ -612,9 +756,11 @@ def _read_meshio(path: Path, length_unit, fix_orientation, fmt) -> TetMesh:
         m = meshio.read(str(path), file_format=file_format)
     except (MeshFormatError, GeometryError):
         raise
-    except Exception as error:  # noqa: BLE001 - meshio raises many kinds on bad input
-        raise MeshFormatError(f"{path}: cannot read the {fmt} file ({type(error).__name__}: {error}); "
-                              "the file is truncated, garbled or not this format") from None
+    except (Exception, SystemExit) as error:  # noqa: BLE001 - meshio raises many kinds (even SystemExit)
+        raise MeshFormatError(
+            f"{path}: cannot read the {fmt} file ({type(error).__name__}: {error}); "
+            "the file is truncated, garbled or not this format"
+        ) from None
     points = np.asarray(m.points, dtype=np.float64)
     if points.ndim != 2 or points.shape[1] not in (2, 3):
         raise MeshFormatError(f"{path}: points have shape {points.shape}, expected (n, 3)")
@@ -641,8 +787,9 @@ def _read_meshio(path: Path, length_unit, fix_orientation, fmt) -> TetMesh:
         elif block.type in ("vertex", "line", "quad", "line3"):
             continue
         else:
-            raise MeshFormatError(f"{path}: element type {block.type!r} is not supported; tetrasim needs linear "
-                                  "tetrahedra")
+            raise MeshFormatError(
+                f"{path}: element type {block.type!r} is not supported; tetrasim needs linear tetrahedra"
+            )
         for key, values in (m.cell_data or {}).items():
             if key in ("gmsh:geometrical",) or b >= len(values):
                 continue
@@ -665,20 +812,34 @@ def _read_meshio(path: Path, length_unit, fix_orientation, fmt) -> TetMesh:
     tet_ids = np.arange(len(tet_conn), dtype=np.int64)
     tri_conn = np.concatenate(tris).astype(np.int64) if tris else None
     tri_ids = np.arange(len(tri_conn), dtype=np.int64) if tris else None
-    return _finish(path, length_unit, fix_orientation, points, ids, tet_conn, tet_ids,
-                   {k: np.concatenate(v) for k, v in gtet.items()}, tri_conn, tri_ids,
-                   {k: np.concatenate(v) for k, v in gtri.items()})
+    return _finish(
+        path,
+        length_unit,
+        fix_orientation,
+        points,
+        ids,
+        tet_conn,
+        tet_ids,
+        {k: np.concatenate(v) for k, v in gtet.items()},
+        tri_conn,
+        tri_ids,
+        {k: np.concatenate(v) for k, v in gtri.items()},
+    )
 
 
 # ---------------------------------------------------------------------------- native npz
 def _read_npz(path: Path, length_unit, fix_orientation) -> TetMesh:
     if length_unit is not None and parse_length_unit(length_unit) != 1.0:
-        raise GeometryError(f"{path}: .npz meshes are stored in metres; pass length_unit='m' (or leave it out)")
+        raise GeometryError(
+            f"{path}: .npz meshes are stored in metres; pass length_unit='m' (or leave it out)"
+        )
     try:
         with np.load(path, allow_pickle=False) as data:
             version = int(data["format_version"])
             if version > NPZ_VERSION:
-                raise MeshFormatError(f"{path}: written by a newer tetrasim (format {version}); upgrade tetrasim")
+                raise MeshFormatError(
+                    f"{path}: written by a newer tetrasim (format {version}); upgrade tetrasim"
+                )
             vertices = np.array(data["vertices"])
             tets = np.array(data["tets"])
             gnames = [str(s) for s in data["group_names"]]
@@ -690,13 +851,21 @@ def _read_npz(path: Path, length_unit, fix_orientation) -> TetMesh:
     except FileNotFoundError:
         raise MeshFormatError(f"{path}: no such file") from None
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, TypeError, IndexError) as error:
-        raise MeshFormatError(f"{path}: not a readable tetrasim .npz mesh ({type(error).__name__}: {error}); "
-                              "the file is truncated or corrupted: save the mesh again") from None
+        raise MeshFormatError(
+            f"{path}: not a readable tetrasim .npz mesh ({type(error).__name__}: {error}); "
+            "the file is truncated or corrupted: save the mesh again"
+        ) from None
     for name, arr in tri_groups.items():
         if arr.ndim != 2 or arr.shape[1] != 3:
             raise MeshFormatError(f"{path}: triangle group {name!r} has shape {arr.shape}, expected (k, 3)")
-    return TetMesh(vertices, tets, groups=groups, tri_groups=tri_groups, fix_orientation=fix_orientation,
-                   source=str(path))
+    return TetMesh(
+        vertices,
+        tets,
+        groups=groups,
+        tri_groups=tri_groups,
+        fix_orientation=fix_orientation,
+        source=str(path),
+    )
 
 
 def _write_npz(mesh: TetMesh, path: Path) -> None:
@@ -720,6 +889,9 @@ def _atomic_write(path: Path, writer) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             writer(f)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -728,8 +900,14 @@ def _atomic_write(path: Path, writer) -> None:
 
 
 # ---------------------------------------------------------------------------- entry points
-_READERS = {"gmsh": _read_gmsh, "abaqus": _read_abaqus, "tetgen": _read_tetgen, "npz": _read_npz,
-            "vtk": lambda p, u, f: _read_meshio(p, u, f, "vtk"), "vtu": lambda p, u, f: _read_meshio(p, u, f, "vtu")}
+_READERS = {
+    "gmsh": _read_gmsh,
+    "abaqus": _read_abaqus,
+    "tetgen": _read_tetgen,
+    "npz": _read_npz,
+    "vtk": lambda p, u, f: _read_meshio(p, u, f, "vtk"),
+    "vtu": lambda p, u, f: _read_meshio(p, u, f, "vtu"),
+}
 
 
 def _format_of(path: Path, format: str | None) -> str:  # noqa: A002
@@ -741,13 +919,20 @@ def _format_of(path: Path, format: str | None) -> str:  # noqa: A002
         return fmt
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
-        raise MeshFormatError(f"{path}: cannot tell the mesh format from the extension {suffix!r}; "
-                              f"use one of {sorted(FORMATS)} or pass format= ({sorted(_READERS)})")
+        raise MeshFormatError(
+            f"{path}: cannot tell the mesh format from the extension {suffix!r}; "
+            f"use one of {sorted(FORMATS)} or pass format= ({sorted(_READERS)})"
+        )
     return FORMATS[suffix]
 
 
-def load_mesh(path, length_unit, *, format: str | None = None,  # noqa: A002
-              fix_orientation: bool = False) -> TetMesh:
+def load_mesh(
+    path,
+    length_unit,
+    *,
+    format: str | None = None,  # noqa: A002
+    fix_orientation: bool = False,
+) -> TetMesh:
     """Read a tetrahedral mesh file.
 
     Parameters
@@ -783,8 +968,10 @@ def load_mesh(path, length_unit, *, format: str | None = None,  # noqa: A002
     except RecursionError:
         raise MeshFormatError(f"{path}: cannot read the file (too deeply nested)") from None
     except (ValueError, IndexError, KeyError, TypeError, OverflowError, UnicodeError) as error:
-        raise MeshFormatError(f"{path}: cannot read the {fmt} file ({type(error).__name__}: {error}); "
-                              "it is garbled or truncated") from None
+        raise MeshFormatError(
+            f"{path}: cannot read the {fmt} file ({type(error).__name__}: {error}); "
+            "it is garbled or truncated"
+        ) from None
 
 
 def save_mesh(mesh: TetMesh, path, *, format: str | None = None, length_unit="m") -> Path:  # noqa: A002

@@ -32,9 +32,23 @@ __all__ = ["TetMesh", "FACE_VERTICES", "parse_length_unit"]
 FACE_VERTICES = np.array([[1, 2, 3], [0, 3, 2], [0, 1, 3], [0, 2, 1]], dtype=np.int64)
 
 _UNIT_ALIASES = {
-    "m": 1.0, "meter": 1.0, "metre": 1.0, "dm": 1e-1, "cm": 1e-2, "mm": 1e-3,
-    "um": 1e-6, "µm": 1e-6, "μm": 1e-6, "micron": 1e-6, "microns": 1e-6, "micrometer": 1e-6,
-    "micrometre": 1e-6, "nm": 1e-9, "nanometer": 1e-9, "nanometre": 1e-9, "pm": 1e-12,
+    "m": 1.0,
+    "meter": 1.0,
+    "metre": 1.0,
+    "dm": 1e-1,
+    "cm": 1e-2,
+    "mm": 1e-3,
+    "um": 1e-6,
+    "µm": 1e-6,
+    "μm": 1e-6,
+    "micron": 1e-6,
+    "microns": 1e-6,
+    "micrometer": 1e-6,
+    "micrometre": 1e-6,
+    "nm": 1e-9,
+    "nanometer": 1e-9,
+    "nanometre": 1e-9,
+    "pm": 1e-12,
 }
 
 
@@ -82,6 +96,13 @@ def parse_length_unit(length_unit) -> float:
     return scale
 
 
+def _sorted_unique(arr: np.ndarray) -> np.ndarray:
+    if arr.size < 2 or (arr[1:] > arr[:-1]).all():
+        return arr
+    arr = np.sort(arr)
+    return arr[np.concatenate([[True], arr[1:] != arr[:-1]])]
+
+
 def _as_index_array(values, name: str, upper: int, what: str) -> np.ndarray:
     arr = np.asarray(values)
     if arr.dtype == bool:
@@ -125,9 +146,18 @@ class TetMesh:
     1.0
     """
 
-    def __init__(self, vertices, tets, *, groups: Mapping | None = None, tri_groups: Mapping | None = None,
-                 fix_orientation: bool = False, validate: bool = True, source: str | None = None,
-                 element_ids=None):
+    def __init__(
+        self,
+        vertices,
+        tets,
+        *,
+        groups: Mapping | None = None,
+        tri_groups: Mapping | None = None,
+        fix_orientation: bool = False,
+        validate: bool = True,
+        source: str | None = None,
+        element_ids=None,
+    ):
         self.source = str(source) if source is not None else "<arrays>"
         verts = np.ascontiguousarray(vertices, dtype=np.float64)
         cells = np.asarray(tets)
@@ -154,7 +184,7 @@ class TetMesh:
         self._signed_volumes = signed
         self.groups: dict[str, np.ndarray] = {}
         for name, idx in (groups or {}).items():
-            arr = np.unique(_as_index_array(idx, f"{self.source}: group {name!r}", len(cells), "tet"))
+            arr = _sorted_unique(_as_index_array(idx, f"{self.source}: group {name!r}", len(cells), "tet"))
             arr.setflags(write=False)
             self.groups[str(name)] = arr
         self.vertices.setflags(write=False)
@@ -170,8 +200,17 @@ class TetMesh:
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_arrays(cls, vertices, tets, *, length_unit="m", groups=None, tri_groups=None,
-                    fix_orientation: bool = False, source: str | None = None) -> TetMesh:
+    def from_arrays(
+        cls,
+        vertices,
+        tets,
+        *,
+        length_unit="m",
+        groups=None,
+        tri_groups=None,
+        fix_orientation: bool = False,
+        source: str | None = None,
+    ) -> TetMesh:
         """Build a mesh from arrays; ``length_unit`` scales ``vertices`` to metres (default ``"m"``).
 
         Examples
@@ -183,12 +222,19 @@ class TetMesh:
         """
         scale = parse_length_unit(length_unit)
         verts = np.asarray(vertices, dtype=np.float64) * scale
-        return cls(verts, tets, groups=groups, tri_groups=tri_groups, fix_orientation=fix_orientation,
-                   source=source)
+        return cls(
+            verts, tets, groups=groups, tri_groups=tri_groups, fix_orientation=fix_orientation, source=source
+        )
 
     @classmethod
-    def load(cls, path, length_unit=None, *, format: str | None = None,  # noqa: A002 - public name
-             fix_orientation: bool = False) -> TetMesh:
+    def load(
+        cls,
+        path,
+        length_unit=None,
+        *,
+        format: str | None = None,  # noqa: A002 - public name
+        fix_orientation: bool = False,
+    ) -> TetMesh:
         """Read a mesh file; see :func:`tetrasim.geometry.io.load_mesh` for formats and errors."""
         from .io import load_mesh
 
@@ -201,8 +247,10 @@ class TetMesh:
         return save_mesh(self, path, format=format, length_unit=length_unit)
 
     def __repr__(self) -> str:
-        return (f"TetMesh({self.n_vertices} vertices, {self.n_tets} tets, {self.n_tris} faces, "
-                f"groups={list(self.groups)}, source={self.source!r})")
+        return (
+            f"TetMesh({self.n_vertices} vertices, {self.n_tets} tets, {self.n_tris} faces, "
+            f"groups={list(self.groups)}, source={self.source!r})"
+        )
 
     # ------------------------------------------------------------------ sizes
     @property
@@ -298,7 +346,8 @@ class TetMesh:
     @cached_property
     def tet_barycenters(self) -> np.ndarray:
         """(m, 3) tet barycenters in metres."""
-        b = self.vertices[self.tets].mean(axis=1)
+        v, t = self.vertices, self.tets
+        b = (v[t[:, 0]] + v[t[:, 1]] + v[t[:, 2]] + v[t[:, 3]]) * 0.25
         b.setflags(write=False)
         return b
 
@@ -317,14 +366,17 @@ class TetMesh:
     @cached_property
     def bounding_box(self) -> np.ndarray:
         """(2, 3) array: minimum and maximum vertex coordinates in metres."""
-        used = self.vertices[np.unique(self.tets)] if self.n_vertices > self.tets.max() + 1 else self.vertices
+        mask = np.zeros(self.n_vertices, dtype=bool)
+        mask[self.tets.ravel()] = True
+        used = self.vertices if mask.all() else self.vertices[mask]
         return np.stack([used.min(axis=0), used.max(axis=0)])
 
     # ------------------------------------------------------------------ triangle geometry
     @cached_property
     def _tri_cross(self) -> np.ndarray:
-        p = self.vertices[self._tris]
-        return np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0])
+        v, t = self.vertices, self._tris
+        p0 = v[t[:, 0]]
+        return quality.cross(v[t[:, 1]] - p0, v[t[:, 2]] - p0)
 
     @cached_property
     def tri_areas(self) -> np.ndarray:
@@ -570,8 +622,11 @@ class TetMesh:
 
     def tris_where(self, predicate: Callable, tri_ids=None) -> np.ndarray:
         """Face ids (among ``tri_ids``, default all) whose barycenter satisfies ``predicate(x, y, z)``."""
-        ids = np.arange(self.n_tris) if tri_ids is None else _as_index_array(
-            tri_ids, "tris_where", self.n_tris, "triangle")
+        ids = (
+            np.arange(self.n_tris)
+            if tri_ids is None
+            else _as_index_array(tri_ids, "tris_where", self.n_tris, "triangle")
+        )
         sel = self._where(predicate, self.tri_barycenters[ids], len(ids), "tris_where")
         return ids[sel]
 
@@ -587,7 +642,9 @@ class TetMesh:
         if res.shape == ():
             res = np.full(n, bool(res))
         if res.shape != (n,):
-            raise GeometryError(f"{name}: the predicate must return one boolean per point, got shape {res.shape}")
+            raise GeometryError(
+                f"{name}: the predicate must return one boolean per point, got shape {res.shape}"
+            )
         return np.flatnonzero(res.astype(bool))
 
     # ------------------------------------------------------------------ point location

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import GeometryError, did_you_mean
-from .mesh import TetMesh, _as_index_array
+from .mesh import TetMesh, _as_index_array, _sorted_unique
 
 __all__ = ["MeshGeometry", "MeshCompartment", "MeshPatch", "DiffusionBoundary", "MeshROI"]
 
@@ -48,8 +48,10 @@ class MeshPatch:
     area: float = 0.0  # m^2
 
     def __repr__(self) -> str:
-        return (f"MeshPatch({self.name!r}, {self.tris.size} tris, inner={self.inner!r}, "
-                f"outer={self.outer!r}, systems={self.systems})")
+        return (
+            f"MeshPatch({self.name!r}, {self.tris.size} tris, inner={self.inner!r}, "
+            f"outer={self.outer!r}, systems={self.systems})"
+        )
 
 
 @dataclass
@@ -133,9 +135,11 @@ class MeshGeometry:
         self.tri_patch = np.full(mesh.n_tris, -1, dtype=np.int64)  # index into patches
 
     def __repr__(self) -> str:
-        return (f"MeshGeometry({self.mesh.n_tets} tets; compartments={list(self.compartments)}, "
-                f"patches={list(self.patches)}, diffusion_boundaries={list(self.diffusion_boundaries)}, "
-                f"rois={list(self.rois)})")
+        return (
+            f"MeshGeometry({self.mesh.n_tets} tets; compartments={list(self.compartments)}, "
+            f"patches={list(self.patches)}, diffusion_boundaries={list(self.diffusion_boundaries)}, "
+            f"rois={list(self.rois)})"
+        )
 
     # ------------------------------------------------------------------ helpers
     def _check_name(self, name: str, what: str) -> None:
@@ -150,7 +154,7 @@ class MeshGeometry:
             return np.arange(self.mesh.n_tets, dtype=np.int64)
         if isinstance(tets, str):
             return self.mesh.group(tets)
-        arr = np.unique(_as_index_array(tets, what, self.mesh.n_tets, "tet"))
+        arr = _sorted_unique(_as_index_array(tets, what, self.mesh.n_tets, "tet"))
         return arr
 
     def _tris(self, tris, what: str) -> np.ndarray:
@@ -159,7 +163,7 @@ class MeshGeometry:
         arr = np.asarray(tris)
         if arr.ndim == 2 and arr.shape[1] == 3 and arr.dtype != bool:
             return np.unique(self.mesh.find_tris(arr, name=what))
-        return np.unique(_as_index_array(arr, what, self.mesh.n_tris, "triangle"))
+        return _sorted_unique(_as_index_array(arr, what, self.mesh.n_tris, "triangle"))
 
     def _comp(self, name, what: str) -> MeshCompartment:
         key = getattr(name, "name", name)
@@ -239,7 +243,8 @@ class MeshGeometry:
             if not ok.all():
                 bad = int(ids[np.flatnonzero(~ok)[0]])
                 raise GeometryError(
-                    f"{what}: triangle {bad} has no tet of outer compartment {outer_c.name!r} on its other side "
+                    f"{what}: triangle {bad} has no tet of outer compartment {outer_c.name!r} "
+                    "on its other side "
                     f"({int((~ok).sum())} such triangles); use geom.membrane_tris_between"
                     f"({inner_c.name!r}, {outer_c.name!r}) or leave outer=None"
                 )
@@ -249,9 +254,17 @@ class MeshGeometry:
         normals = self.mesh.tri_normals[ids] * np.where(t0_in, 1.0, -1.0)[:, None]
         for arr in (ids, inner_tet, outer_tet, normals):
             arr.setflags(write=False)
-        patch = MeshPatch(name, ids, inner_c.name, None if outer_c is None else outer_c.name,
-                          _systems(systems, what), inner_tet, outer_tet, normals,
-                          float(self.mesh.tri_areas[ids].sum()))
+        patch = MeshPatch(
+            name,
+            ids,
+            inner_c.name,
+            None if outer_c is None else outer_c.name,
+            _systems(systems, what),
+            inner_tet,
+            outer_tet,
+            normals,
+            float(self.mesh.tri_areas[ids].sum()),
+        )
         self.tri_patch[ids] = len(self.patches)
         self.patches[name] = patch
         return patch
@@ -269,7 +282,9 @@ class MeshGeometry:
         try:
             a, b = between
         except (TypeError, ValueError):
-            raise GeometryError(f"{what}: between must be a pair of compartment names, got {between!r}") from None
+            raise GeometryError(
+                f"{what}: between must be a pair of compartment names, got {between!r}"
+            ) from None
         ca, cb = self._comp(a, what), self._comp(b, what)
         if ca.name == cb.name:
             raise GeometryError(f"{what}: between names the same compartment twice ({ca.name!r})")
@@ -279,7 +294,9 @@ class MeshGeometry:
         ft = self.mesh.face_tets[ids]
         a_mask = self._comp_mask(ca)
         first_in_a = a_mask[ft[:, 0]]
-        tri_tets = np.stack([np.where(first_in_a, ft[:, 0], ft[:, 1]), np.where(first_in_a, ft[:, 1], ft[:, 0])], 1)
+        tri_tets = np.stack(
+            [np.where(first_in_a, ft[:, 0], ft[:, 1]), np.where(first_in_a, ft[:, 1], ft[:, 0])], 1
+        )
         db = DiffusionBoundary(name, ids, (ca.name, cb.name), tri_tets)
         self.diffusion_boundaries[name] = db
         return db
@@ -297,7 +314,7 @@ class MeshGeometry:
         elif kind == "tris":
             idx = self._tris(value, what)
         else:
-            idx = np.unique(_as_index_array(value, what, self.mesh.n_vertices, "vertex"))
+            idx = _sorted_unique(_as_index_array(value, what, self.mesh.n_vertices, "vertex"))
         if idx.size == 0:
             raise GeometryError(f"{what}: the selection is empty")
         idx.setflags(write=False)

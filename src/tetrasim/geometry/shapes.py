@@ -33,6 +33,7 @@ __all__ = ["box", "cylinder", "sphere", "branchlet", "branchlet_volume", "cache_
 
 _CACHE_VERSION = 1
 _LOCK = threading.Lock()
+_UNIT = 1e-6  # gmsh model unit in metres (see _gmsh_session)
 GMSH_INSTALL_HINT = (
     "the mesh generators need the gmsh Python package: `pip install gmsh`; its library also needs "
     "system packages, on Debian/Ubuntu: `apt-get install libglu1-mesa libgl1 libxrender1 libxcursor1 "
@@ -57,7 +58,13 @@ def _import_gmsh():
 
 @contextlib.contextmanager
 def _gmsh_session(size: float, seed: int, size_min: float | None = None, curvature: int = 0):
+    """Initialise gmsh for one model; lengths given to gmsh are in units of :data:`_UNIT` metres.
+
+    OpenCASCADE's tolerance (1e-7 model units) would swallow sub-micrometre features given in
+    metres, so geometry is built in micrometres and scaled back in :func:`_extract`.
+    """
     gmsh = _import_gmsh()
+    size, size_min = size / _UNIT, (size_min / _UNIT if size_min is not None else None)
     with _LOCK:
         if gmsh.isInitialized():
             gmsh.finalize()
@@ -87,7 +94,7 @@ def _extract(gmsh, groups_of_volumes: dict[str, list[int]], source: str) -> TetM
     """Read nodes, tets and per-volume element groups from the current gmsh model."""
     node_tags, coords, _ = gmsh.model.mesh.getNodes()
     node_tags = np.asarray(node_tags, dtype=np.int64)
-    coords = np.asarray(coords, dtype=np.float64).reshape(-1, 3)
+    coords = np.asarray(coords, dtype=np.float64).reshape(-1, 3) * _UNIT
     lookup = np.full(int(node_tags.max()) + 1, -1, dtype=np.int64)
     lookup[node_tags] = np.arange(len(node_tags))
     tags, conn = gmsh.model.mesh.getElementsByType(4)
@@ -144,12 +151,16 @@ def _positive(name: str, value) -> float:
 def _check_size(size, *lengths) -> float:
     s = _positive("size", size)
     if s < min(lengths) / 400:
-        raise GeometryError(f"size={s:g} m is tiny compared with the shape ({min(lengths):g} m): this would make "
-                            "a huge mesh; pass a larger size")
+        raise GeometryError(
+            f"size={s:g} m is tiny compared with the shape ({min(lengths):g} m): this would make "
+            "a huge mesh; pass a larger size"
+        )
     return s
 
 
-def box(lx: float, ly: float, lz: float, size: float | None = None, seed: int = 0, *, cache: bool = True) -> TetMesh:
+def box(
+    lx: float, ly: float, lz: float, size: float | None = None, seed: int = 0, *, cache: bool = True
+) -> TetMesh:
     """Tet mesh of the box ``[0, lx] x [0, ly] x [0, lz]`` (metres), target edge ``size``.
 
     Examples
@@ -164,7 +175,7 @@ def box(lx: float, ly: float, lz: float, size: float | None = None, seed: int = 
 
     def build():
         with _gmsh_session(size, seed, size_min=size / 2) as gmsh:
-            v = gmsh.model.occ.addBox(0, 0, 0, lx, ly, lz)
+            v = gmsh.model.occ.addBox(0, 0, 0, lx / _UNIT, ly / _UNIT, lz / _UNIT)
             gmsh.model.occ.synchronize()
             gmsh.model.mesh.generate(3)
             return _extract(gmsh, {"box": [v]}, f"shapes.box({lx:g}, {ly:g}, {lz:g}, size={size:g})")
@@ -172,18 +183,21 @@ def box(lx: float, ly: float, lz: float, size: float | None = None, seed: int = 
     return _cached("box", {"lx": lx, "ly": ly, "lz": lz, "size": size, "seed": seed}, build, cache)
 
 
-def cylinder(radius: float, length: float, size: float | None = None, seed: int = 0, *,
-             cache: bool = True) -> TetMesh:
+def cylinder(
+    radius: float, length: float, size: float | None = None, seed: int = 0, *, cache: bool = True
+) -> TetMesh:
     """Tet mesh of a cylinder of ``radius`` with its axis along z from 0 to ``length`` (metres)."""
     radius, length = _positive("radius", radius), _positive("length", length)
     size = _check_size(size if size is not None else radius / 3, radius, length)
 
     def build():
         with _gmsh_session(size, seed, curvature=16) as gmsh:
-            v = gmsh.model.occ.addCylinder(0, 0, 0, 0, 0, length, radius)
+            v = gmsh.model.occ.addCylinder(0, 0, 0, 0, 0, length / _UNIT, radius / _UNIT)
             gmsh.model.occ.synchronize()
             gmsh.model.mesh.generate(3)
-            return _extract(gmsh, {"cylinder": [v]}, f"shapes.cylinder({radius:g}, {length:g}, size={size:g})")
+            return _extract(
+                gmsh, {"cylinder": [v]}, f"shapes.cylinder({radius:g}, {length:g}, size={size:g})"
+            )
 
     return _cached("cylinder", {"radius": radius, "length": length, "size": size, "seed": seed}, build, cache)
 
@@ -195,7 +209,7 @@ def sphere(radius: float, size: float | None = None, seed: int = 0, *, cache: bo
 
     def build():
         with _gmsh_session(size, seed, curvature=16) as gmsh:
-            v = gmsh.model.occ.addSphere(0, 0, 0, radius)
+            v = gmsh.model.occ.addSphere(0, 0, 0, radius / _UNIT)
             gmsh.model.occ.synchronize()
             gmsh.model.mesh.generate(3)
             return _extract(gmsh, {"sphere": [v]}, f"shapes.sphere({radius:g}, size={size:g})")
@@ -214,8 +228,13 @@ def _end_extent(n_nodes, d_node, spacing, length) -> float:
     return length / 2.0 if length / 2.0 > last + d_node / 2.0 else 0.0
 
 
-def branchlet_volume(n_nodes: int = 5, d_node: float = 380e-9, d_shaft: float = 378e-9,
-                     spacing: float = 1.57e-6, length: float = 6.65e-6) -> float:
+def branchlet_volume(
+    n_nodes: int = 5,
+    d_node: float = 380e-9,
+    d_shaft: float = 378e-9,
+    spacing: float = 1.57e-6,
+    length: float = 6.65e-6,
+) -> float:
     """Analytic volume (m^3) of the node-shaft shape: spheres + cylinders - the overlaps.
 
     Each shaft of radius ``a = d_shaft/2`` joins the centres of two spheres of radius
@@ -228,13 +247,13 @@ def branchlet_volume(n_nodes: int = 5, d_node: float = 380e-9, d_shaft: float = 
     with ``L`` the centre-to-centre (or centre-to-end) length and ``n_ends`` the spheres the
     shaft enters (2 between nodes, 1 for a terminal shaft).
     """
-    R, a = d_node / 2.0, d_shaft / 2.0
-    if a > R:
+    rr, a = d_node / 2.0, d_shaft / 2.0
+    if a > rr:
         raise GeometryError(f"d_shaft={d_shaft:g} m must not exceed d_node={d_node:g} m")
-    h0 = math.sqrt(R * R - a * a)
-    h = R - h0
-    inside = math.pi * a * a * h0 + math.pi * h * h * (3 * R - h) / 3.0
-    vol = n_nodes * 4.0 / 3.0 * math.pi * R**3
+    h0 = math.sqrt(rr * rr - a * a)
+    h = rr - h0
+    inside = math.pi * a * a * h0 + math.pi * h * h * (3 * rr - h) / 3.0
+    vol = n_nodes * 4.0 / 3.0 * math.pi * rr**3
     vol += (n_nodes - 1) * (math.pi * a * a * spacing - 2 * inside)
     end = _end_extent(n_nodes, d_node, spacing, length)
     if end:
@@ -243,10 +262,20 @@ def branchlet_volume(n_nodes: int = 5, d_node: float = 380e-9, d_shaft: float = 
     return vol
 
 
-def branchlet(n_nodes: int = 5, d_node: float = 380e-9, d_shaft: float = 378e-9, spacing: float = 1.57e-6,
-              length: float = 6.65e-6, size: float | None = None, er: bool = False,
-              er_d_node: float | None = None, er_d_shaft: float | None = None, seed: int = 0, *,
-              cache: bool = True) -> TetMesh:
+def branchlet(
+    n_nodes: int = 5,
+    d_node: float = 380e-9,
+    d_shaft: float = 378e-9,
+    spacing: float = 1.57e-6,
+    length: float = 6.65e-6,
+    size: float | None = None,
+    er: bool = False,
+    er_d_node: float | None = None,
+    er_d_shaft: float | None = None,
+    seed: int = 0,
+    *,
+    cache: bool = True,
+) -> TetMesh:
     """Astrocyte branchlet: ``n_nodes`` spheres of diameter ``d_node`` joined by shafts of ``d_shaft``.
 
     The axis is x and the shape is centred at the origin; node ``i`` sits at
@@ -283,60 +312,93 @@ def branchlet(n_nodes: int = 5, d_node: float = 380e-9, d_shaft: float = 378e-9,
     if d_shaft > d_node:
         raise GeometryError(f"d_shaft={d_shaft:g} m must not exceed d_node={d_node:g} m")
     if n_nodes > 1 and spacing <= d_node:
-        raise GeometryError(f"spacing={spacing:g} m must exceed d_node={d_node:g} m (the nodes would overlap)")
+        raise GeometryError(
+            f"spacing={spacing:g} m must exceed d_node={d_node:g} m (the nodes would overlap)"
+        )
     er_dn = _positive("er_d_node", er_d_node) if er_d_node is not None else d_node / 2
     er_ds = _positive("er_d_shaft", er_d_shaft) if er_d_shaft is not None else d_shaft / 2
     if er and (er_dn >= d_node or er_ds >= d_shaft or er_ds > er_dn):
-        raise GeometryError("the ER must fit inside the branchlet: er_d_node < d_node, er_d_shaft < d_shaft, "
-                            "er_d_shaft <= er_d_node")
+        raise GeometryError(
+            "the ER must fit inside the branchlet: er_d_node < d_node, er_d_shaft < d_shaft, "
+            "er_d_shaft <= er_d_node"
+        )
     size = _check_size(size if size is not None else min(d_shaft, d_node) / 4, d_shaft, d_node)
-    params = dict(n_nodes=n_nodes, d_node=d_node, d_shaft=d_shaft, spacing=spacing, length=length, size=size,
-                  er=bool(er), er_d_node=er_dn, er_d_shaft=er_ds, seed=seed)
+    params = dict(
+        n_nodes=n_nodes,
+        d_node=d_node,
+        d_shaft=d_shaft,
+        spacing=spacing,
+        length=length,
+        size=size,
+        er=bool(er),
+        er_d_node=er_dn,
+        er_d_shaft=er_ds,
+        seed=seed,
+    )
 
     def build():
-        xs = _node_centres(n_nodes, spacing)
-        end = _end_extent(n_nodes, d_node, spacing, length)
+        u = _UNIT
+        xs = _node_centres(n_nodes, spacing) / u
+        end = _end_extent(n_nodes, d_node, spacing, length) / u
+        rn, rs, ern, ers = d_node / 2 / u, d_shaft / 2 / u, er_dn / 2 / u, er_ds / 2 / u
         with _gmsh_session(size, seed, size_min=size / 20, curvature=16) as gmsh:
             occ = gmsh.model.occ
-            pieces: list[tuple[str, int]] = []  # (label, volume tag) of the inputs
-            for i, x in enumerate(xs):
-                pieces.append((f"node{i}", occ.addSphere(x, 0, 0, d_node / 2)))
-            for i in range(n_nodes - 1):
-                mid = 0.5 * (xs[i] + xs[i + 1])
-                pieces.append((f"shaft{i}a", occ.addCylinder(xs[i], 0, 0, mid - xs[i], 0, 0, d_shaft / 2)))
-                pieces.append((f"shaft{i}b", occ.addCylinder(mid, 0, 0, xs[i + 1] - mid, 0, 0, d_shaft / 2)))
-            if end:
-                pieces.append(("end0", occ.addCylinder(-end, 0, 0, xs[0] + end, 0, 0, d_shaft / 2)))
-                pieces.append(("end1", occ.addCylinder(xs[-1], 0, 0, end - xs[-1], 0, 0, d_shaft / 2)))
-            if er:
-                for x in xs:
-                    pieces.append(("er", occ.addSphere(x, 0, 0, er_dn / 2)))
-                for i in range(n_nodes - 1):
-                    pieces.append(("er", occ.addCylinder(xs[i], 0, 0, xs[i + 1] - xs[i], 0, 0, er_ds / 2)))
+
+            def chain(r_node, r_shaft):
+                parts = [(3, occ.addSphere(x, 0, 0, r_node)) for x in xs]
+                parts += [
+                    (3, occ.addCylinder(xs[i], 0, 0, xs[i + 1] - xs[i], 0, 0, r_shaft))
+                    for i in range(n_nodes - 1)
+                ]
                 if end:
-                    pieces.append(("er", occ.addCylinder(-end, 0, 0, xs[0] + end, 0, 0, er_ds / 2)))
-                    pieces.append(("er", occ.addCylinder(xs[-1], 0, 0, end - xs[-1], 0, 0, er_ds / 2)))
-            inputs = [(3, t) for _, t in pieces]
-            _, out_map = occ.fragment(inputs[:1], inputs[1:])
-            occ.synchronize()
-            labels: dict[int, set[str]] = {}
-            for (label, _), outs in zip(pieces, out_map):
-                for dim, tag in outs:
-                    if dim == 3:
-                        labels.setdefault(tag, set()).add(label)
-            groups: dict[str, list[int]] = {"cytosol": []}
+                    parts.append((3, occ.addCylinder(-end, 0, 0, xs[0] + end, 0, 0, r_shaft)))
+                    parts.append((3, occ.addCylinder(xs[-1], 0, 0, end - xs[-1], 0, 0, r_shaft)))
+                if len(parts) == 1:
+                    return parts
+                fused, _ = occ.fuse(parts[:1], parts[1:])
+                return fused
+
+            outer = chain(rn, rs)
+            er_vols: list[int] = []
             if er:
-                groups["er"] = []
-            for tag in sorted(labels):
-                lab = labels[tag]
-                if "er" in lab:
-                    groups["er"].append(tag)
-                    continue
-                groups["cytosol"].append(tag)
-                nodes = sorted(name for name in lab if name.startswith("node"))
-                name = nodes[0] if nodes else sorted(lab)[0]
-                groups.setdefault(name, []).append(tag)
-            gmsh.model.mesh.generate(3)
-            return _extract(gmsh, groups, f"shapes.branchlet(d_shaft={d_shaft:g}, size={size:g}, er={er})")
+                inner = chain(ern, ers)
+                _, out_map = occ.fragment(outer, inner)
+                er_vols = sorted({t for dimtags in out_map[len(outer) :] for d, t in dimtags if d == 3})
+            occ.synchronize()
+            all_vols = sorted(t for d, t in gmsh.model.getEntities(3))
+            cyt_vols = [t for t in all_vols if t not in er_vols]
+            try:
+                gmsh.model.mesh.generate(3)
+            except Exception as error:  # noqa: BLE001 - gmsh raises bare Exception
+                raise GeometryError(
+                    f"gmsh could not mesh the branchlet ({error}); try another size"
+                ) from None
+            groups = {"cytosol": cyt_vols}
+            if er:
+                groups["er"] = er_vols
+            mesh = _extract(gmsh, groups, f"shapes.branchlet(d_shaft={d_shaft:g}, size={size:g}, er={er})")
+        return _label_branchlet(mesh, xs * u, d_node / 2, end * u)
 
     return _cached("branchlet", params, build, cache)
+
+
+def _label_branchlet(mesh: TetMesh, xs: np.ndarray, r_node: float, end: float) -> TetMesh:
+    """Add node/shaft groups to a branchlet mesh by the position of each cytosol tet's barycenter."""
+    cyt = mesh.group("cytosol")
+    bc = mesh.tet_barycenters[cyt]
+    groups = dict(mesh.groups)
+    d2 = (bc[:, None, 0] - xs[None, :]) ** 2 + bc[:, None, 1] ** 2 + bc[:, None, 2] ** 2
+    nearest = np.argmin(d2, axis=1)
+    in_node = d2[np.arange(len(cyt)), nearest] <= r_node**2
+    for i in range(len(xs)):
+        groups[f"node{i}"] = cyt[in_node & (nearest == i)]
+    x = bc[:, 0]
+    rest = ~in_node
+    for i in range(len(xs) - 1):
+        mid = 0.5 * (xs[i] + xs[i + 1])
+        groups[f"shaft{i}a"] = cyt[rest & (x >= xs[i]) & (x < mid)]
+        groups[f"shaft{i}b"] = cyt[rest & (x >= mid) & (x <= xs[i + 1])]
+    if end:
+        groups["end0"] = cyt[rest & (x < xs[0])]
+        groups["end1"] = cyt[rest & (x > xs[-1])]
+    return TetMesh(mesh.vertices, mesh.tets, groups=groups, validate=False, source=mesh.source)

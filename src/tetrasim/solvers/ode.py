@@ -152,10 +152,18 @@ class ODESolver(Solver):
         """Absolute tolerance (molecules) used when none is given: 0.01 · rtol · max(1, Σ|y|)."""
         return 0.01 * self.rtol * max(1.0, float(np.sum(np.abs(y))))
 
-    def advance(self, run_state, counts, t_start, t_end, record_times, record_pools, out, progress=None):
+    def advance(self, run_state, counts, t_start, t_end, record_times, record_pools, record_columns, out,
+                progress=None):
         t_start, t_end = float(t_start), float(t_end)
         record_times = np.asarray(record_times, dtype=np.float64)
         record_pools = np.asarray(record_pools, dtype=np.int64)
+        # out[k, record_columns[j]] sums y[record_pools[j]]: one sparse matrix does every sample
+        reducer = scipy.sparse.csr_matrix(
+            (np.ones(len(record_pools)), (np.asarray(record_columns, dtype=np.int64), np.arange(len(record_pools)))),
+            shape=(out.shape[1], len(record_pools)))
+
+        def reduce(values):
+            return reducer @ values
         y0 = np.array(counts, dtype=np.float64)
         clamped = np.array(self.runtime.clamped, dtype=bool)  # fixed for this segment
         horizon = t_end + _END_SLACK * abs(t_end)
@@ -164,11 +172,11 @@ class ODESolver(Solver):
         times = np.minimum(record_times[wanted], t_end)
         # samples at (or before) the start: the initial state
         k = int(np.searchsorted(times, t_start, side="right"))
-        out[wanted[:k]] = y0[record_pools]
+        out[wanted[:k]] = reduce(y0[record_pools])
         c = self.compiled
         self.last_stats = {"steps": 0, "nfev": 0, "njev": 0, "nlu": 0}
         if t_end <= t_start or (c.n_reactions == 0 and c.n_diffusions == 0):
-            out[wanted[k:]] = y0[record_pools]
+            out[wanted[k:]] = reduce(y0[record_pools])
             if progress is not None:
                 progress(t_end)
             return
@@ -198,10 +206,10 @@ class ODESolver(Solver):
                 if finished:  # samples at t_end (and round-off past it) take the final state exactly
                     at_end = int(np.searchsorted(times, t_now, side="left"))
                     if at_end > k:
-                        out[wanted[k:at_end]] = integrator.dense_output()(times[k:at_end])[record_pools].T
-                    out[wanted[at_end:]] = integrator.y[record_pools]
+                        out[wanted[k:at_end]] = reduce(integrator.dense_output()(times[k:at_end])[record_pools]).T
+                    out[wanted[at_end:]] = reduce(integrator.y[record_pools])
                 else:
-                    out[wanted[k:stop]] = integrator.dense_output()(times[k:stop])[record_pools].T
+                    out[wanted[k:stop]] = reduce(integrator.dense_output()(times[k:stop])[record_pools]).T
                 k = stop
             if progress is not None and (finished or time.perf_counter() - last_report > _PROGRESS_INTERVAL):
                 progress(t_now)
