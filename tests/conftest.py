@@ -55,6 +55,7 @@ def validation_row(request):
 
     def record(**row):
         row.setdefault("wall_s", time.perf_counter() - start)
+        row.setdefault("recorded_at", time.time())
         row["status"] = "pass" if row.get("passed") else "fail"
         recorded.append(row)
         if request.node.get_closest_marker("validation") is not None:
@@ -87,14 +88,18 @@ def pytest_runtest_makereport(item, call):
         "worst": None,
         "passed": False,
         "wall_s": getattr(report, "duration", 0.0),
+        "recorded_at": time.time(),
     }
     if report.skipped:
         longrepr = report.longrepr
         reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
         row.update(status="skipped", notes=reason.removeprefix("Skipped: "))
     else:
-        message = str(getattr(report.longrepr, "reprcrash", None) and report.longrepr.reprcrash.message
-                      or report.longrepr)
+        message = str(
+            getattr(report.longrepr, "reprcrash", None)
+            and report.longrepr.reprcrash.message
+            or report.longrepr
+        )
         row.update(status="error", notes=message.splitlines()[0][:300] if message else "")
     _write_row(item.nodeid, row)
 

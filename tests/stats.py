@@ -68,8 +68,10 @@ class ZCheck:
     def describe(self, times=None) -> str:
         index = int(np.argmax(np.abs(self.z))) if np.size(self.z) else 0
         where = f" at t = {times[index]:g} s" if times is not None and np.size(self.z) else ""
-        return (f"{self.label}: max |z| = {np.max(np.abs(self.z)):.3g}{where}, threshold {self.threshold:.3g} "
-                f"(worst = {self.worst:.3g} of the tolerance)")
+        return (
+            f"{self.label}: max |z| = {np.max(np.abs(self.z)):.3g}{where}, threshold {self.threshold:.3g} "
+            f"(worst = {self.worst:.3g} of the tolerance)"
+        )
 
 
 def mean_z(samples: np.ndarray, expected_mean, expected_variance=None) -> np.ndarray:
@@ -80,7 +82,9 @@ def mean_z(samples: np.ndarray, expected_mean, expected_variance=None) -> np.nda
     """
     samples = np.asarray(samples, dtype=np.float64)
     n = samples.shape[0]
-    variance = samples.var(axis=0, ddof=1) if expected_variance is None else np.asarray(expected_variance, float)
+    variance = (
+        samples.var(axis=0, ddof=1) if expected_variance is None else np.asarray(expected_variance, float)
+    )
     se = np.sqrt(variance / n)
     return (samples.mean(axis=0) - np.asarray(expected_mean, float)) / se
 
@@ -107,7 +111,9 @@ def mean_check(samples, expected_mean, assertions: int, expected_variance=None, 
     return ZCheck(mean_z(samples, expected_mean, expected_variance), z_threshold(assertions), label)
 
 
-def variance_check(samples, expected_variance, assertions: int, expected_mu4=None, label="variance") -> ZCheck:
+def variance_check(
+    samples, expected_variance, assertions: int, expected_mu4=None, label="variance"
+) -> ZCheck:
     return ZCheck(variance_z(samples, expected_variance, expected_mu4), z_threshold(assertions), label)
 
 
@@ -152,8 +158,10 @@ class ChiSquareCheck:
         return float(_scipy_stats.chi2.sf(self.statistic, self.dof))
 
     def describe(self) -> str:
-        return (f"chi-square {self.statistic:.4g} with {self.dof} dof, threshold {self.threshold:.4g} "
-                f"(p = {self.p_value:.3g}; worst = {self.worst:.3g} of the tolerance)")
+        return (
+            f"chi-square {self.statistic:.4g} with {self.dof} dof, threshold {self.threshold:.4g} "
+            f"(p = {self.p_value:.3g}; worst = {self.worst:.3g} of the tolerance)"
+        )
 
 
 def chi_square_check(observed_counts, expected_probabilities, assertions: int = 1) -> ChiSquareCheck:

@@ -93,8 +93,13 @@ def test_birth_death_stationary_histogram_is_poisson(make_wm):
     thinned = series[100::10]
     assert len(thinned) == 99_991
     edges = np.arange(5, 16)
-    probabilities = np.concatenate([[scipy_stats.poisson.cdf(4, 10)], scipy_stats.poisson.pmf(edges, 10),
-                                    [scipy_stats.poisson.sf(15, 10)]])
+    probabilities = np.concatenate(
+        [
+            [scipy_stats.poisson.cdf(4, 10)],
+            scipy_stats.poisson.pmf(edges, 10),
+            [scipy_stats.poisson.sf(15, 10)],
+        ]
+    )
     check = chi_square_check(lumped_bins(thinned, 5, 15), probabilities)
     assert check.passed, check.describe()
 

@@ -88,7 +88,7 @@ def test_reactant_csr(system):
     ]
     for p, row in enumerate(rows):
         span = slice(c.rx_reac_ptr[p], c.rx_reac_ptr[p + 1])
-        assert set(zip(c.rx_reac_pool[span].tolist(), c.rx_reac_count[span].tolist())) == row, p
+        assert set(zip(c.rx_reac_pool[span].tolist(), c.rx_reac_count[span].tolist(), strict=True)) == row, p
 
 
 def test_update_csr(system):
@@ -104,7 +104,7 @@ def test_update_csr(system):
     ]
     for p, row in enumerate(rows):
         span = slice(c.rx_upd_ptr[p], c.rx_upd_ptr[p + 1])
-        assert set(zip(c.rx_upd_pool[span].tolist(), c.rx_upd_delta[span].tolist())) == row, p
+        assert set(zip(c.rx_upd_pool[span].tolist(), c.rx_upd_delta[span].tolist(), strict=True)) == row, p
 
 
 def test_catalysts_have_no_update_entry():
@@ -114,8 +114,8 @@ def test_catalysts_have_no_update_entry():
     g = ts.WellMixed()
     g.compartment("c", volume=V, systems=["v"])
     c = ts.compile_system(m, g)
-    assert set(zip(c.rx_upd_pool.tolist(), c.rx_upd_delta.tolist())) == {(1, -1), (2, 1)}
-    assert set(zip(c.rx_reac_pool.tolist(), c.rx_reac_count.tolist())) == {(0, 1), (1, 1)}
+    assert set(zip(c.rx_upd_pool.tolist(), c.rx_upd_delta.tolist(), strict=True)) == {(1, -1), (2, 1)}
+    assert set(zip(c.rx_reac_pool.tolist(), c.rx_reac_count.tolist(), strict=True)) == {(0, 1), (1, 1)}
 
 
 def test_dependency_graph(system):
@@ -129,18 +129,31 @@ def test_dependency_graph(system):
         _pool(1, "T"): {4},
     }
     for pool in range(c.n_pools):
-        procs = set(c.dep_proc[c.dep_ptr[pool]:c.dep_ptr[pool + 1]].tolist())
+        procs = set(c.dep_proc[c.dep_ptr[pool] : c.dep_ptr[pool + 1]].tolist())
         assert procs == expected.get(pool, set()), pool
     # the graph is exactly "process p reads pool q"
     for p in range(c.n_reactions):
-        for q in c.rx_reac_pool[c.rx_reac_ptr[p]:c.rx_reac_ptr[p + 1]]:
-            assert p in c.dep_proc[c.dep_ptr[q]:c.dep_ptr[q + 1]]
+        for q in c.rx_reac_pool[c.rx_reac_ptr[p] : c.rx_reac_ptr[p + 1]]:
+            assert p in c.dep_proc[c.dep_ptr[q] : c.dep_ptr[q + 1]]
 
 
 def test_arrays_are_contiguous_and_typed(system):
     _, _, c = system
-    for name in ("rx_rule", "rx_element", "rx_reac_ptr", "rx_reac_pool", "rx_reac_count", "rx_upd_ptr",
-                 "rx_upd_pool", "rx_upd_delta", "dep_ptr", "dep_proc", "df_pool", "df_ptr", "df_dest"):
+    for name in (
+        "rx_rule",
+        "rx_element",
+        "rx_reac_ptr",
+        "rx_reac_pool",
+        "rx_reac_count",
+        "rx_upd_ptr",
+        "rx_upd_pool",
+        "rx_upd_delta",
+        "dep_ptr",
+        "dep_proc",
+        "df_pool",
+        "df_ptr",
+        "df_dest",
+    ):
         array = getattr(c, name)
         assert array.dtype == np.int64 and array.flags.c_contiguous, name
     for name in ("rx_rate", "rx_scale", "measure", "df_rate", "df_total"):
@@ -175,7 +188,9 @@ def test_any_order_gives_the_falling_factorial_propensity(order):
         counts = np.zeros(c.n_pools, np.int64)
         counts[0] = n
         out = np.zeros(1)
-        propensities(counts, c.rx_rate, c.rx_reac_ptr, c.rx_reac_pool, c.rx_reac_count, c.df_pool, c.df_total, out)
+        propensities(
+            counts, c.rx_rate, c.rx_reac_ptr, c.rx_reac_pool, c.rx_reac_count, c.df_pool, c.df_total, out
+        )
         falling = math.prod(range(n - order + 1, n + 1)) if n >= order else 0
         assert out[0] == pytest.approx(expected_c * falling, rel=1e-12), (order, n)
 
@@ -189,7 +204,9 @@ def test_mixed_stoichiometry_propensity():
     c = ts.compile_system(m, g)
     counts = np.array([5, 4, 0], np.int64)
     out = np.zeros(1)
-    propensities(counts, c.rx_rate, c.rx_reac_ptr, c.rx_reac_pool, c.rx_reac_count, c.df_pool, c.df_total, out)
+    propensities(
+        counts, c.rx_rate, c.rx_reac_ptr, c.rx_reac_pool, c.rx_reac_count, c.df_pool, c.df_total, out
+    )
     assert out[0] == pytest.approx(c.rx_rate[0] * (5 * 4) * (4 * 3 * 2), rel=1e-14)
 
 
@@ -205,7 +222,7 @@ def test_outer_volume_reactant_uses_the_outer_compartment():
     np.testing.assert_allclose(c.rx_rate, [1e7 / (1e3 * 5e-18 * AVOGADRO), 0.5], rtol=1e-14)
     l_pool = 1 * 3 + 1  # L in element 1 (ecs)
     assert c.present[1, 1] and not c.present[0, 1]
-    assert l_pool in c.rx_reac_pool[c.rx_reac_ptr[0]:c.rx_reac_ptr[1]]
+    assert l_pool in c.rx_reac_pool[c.rx_reac_ptr[0] : c.rx_reac_ptr[1]]
 
 
 # ---------------------------------------------------------------------- errors

@@ -29,8 +29,16 @@ def test_hierarchy(cls, bases):
 
 
 def test_public_names():
-    for name in ("TetrasimError", "ModelError", "UnitError", "GeometryError", "MeshFormatError", "CompileError",
-                 "CapabilityError", "SimulationError"):
+    for name in (
+        "TetrasimError",
+        "ModelError",
+        "UnitError",
+        "GeometryError",
+        "MeshFormatError",
+        "CompileError",
+        "CapabilityError",
+        "SimulationError",
+    ):
         assert getattr(ts, name) is getattr(errors, name)
         assert name in ts.__all__
     assert ts.errors is errors

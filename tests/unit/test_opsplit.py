@@ -402,6 +402,29 @@ def _uniforms(seed, run, step, key, purpose):
         index += 1
 
 
+def _binomial_from_uniform(m, p, u):
+    """Twin of kernels.opsplit._binomial_from_uniform: sequential-search inversion from one uniform."""
+    q = 1.0 - p
+    if m <= 16:
+        r = q
+        for _ in range(m - 1):
+            r *= q
+    else:
+        r = math.exp(m * math.log1p(-p))
+    ratio = p / q
+    a = (m + 1) * ratio
+    x = 0
+    while u > r:
+        u -= r
+        x += 1
+        if x > m:
+            return -1
+        r *= a / x - ratio
+        if not (r > 0.0):
+            return -1
+    return x
+
+
 def reference_step(c, rt, counts, h, seed, run, step):
     """One opsplit step in plain Python: the executable specification of DESIGN.md §4."""
     counts = [int(x) for x in counts]
@@ -477,13 +500,25 @@ def reference_step(c, rt, counts, h, seed, run, step):
             if u_round < x - m:
                 m += 1
             m = min(m, n)
+            if m <= 0:
+                continue
         else:
             m = n
         p = min(1.0, h * float(rt.df_total[d]))
         state = np.zeros(ref.STREAM_WORDS, np.uint64)
         ref.stream_init(state, seed, run, step, pool, PURPOSE_LEAVE)
         state[5] = 1  # the stream continues after block 0
-        leaving = (1 if u_leave < p else 0) if m == 1 else ref.binomial(m, p, state)
+        if m == 1:
+            leaving = 1 if u_leave < p else 0
+        else:
+            leaving = -1  # small m·p: inversion from u_leave; otherwise the keyed stream
+            if p <= 0.5 and m * p < 10.0:
+                leaving = _binomial_from_uniform(m, p, u_leave)
+            elif p > 0.5 and m * (1.0 - p) < 10.0:
+                staying = _binomial_from_uniform(m, 1.0 - p, u_leave)
+                leaving = m - staying if staying >= 0 else -1
+            if leaving < 0:
+                leaving = ref.binomial(m, p, state)
         if leaving <= 0:
             continue
         start, stop = int(c.df_ptr[d]), int(c.df_ptr[d + 1])

@@ -51,7 +51,11 @@ def test_volume_forms(text, reactants, products, reversible):
 @pytest.mark.parametrize(
     ("text", "reactants", "products"),
     [
-        ("Pump.s + Ca.i -> CaPump.s", {("Pump", "surface"): 1, ("Ca", "inner"): 1}, {("CaPump", "surface"): 1}),
+        (
+            "Pump.s + Ca.i -> CaPump.s",
+            {("Pump", "surface"): 1, ("Ca", "inner"): 1},
+            {("CaPump", "surface"): 1},
+        ),
         ("R.s + L.o <-> RL.s", {("R", "surface"): 1, ("L", "outer"): 1}, {("RL", "surface"): 1}),
         ("A.s + B.s -> C.s", {("A", "surface"): 1, ("B", "surface"): 1}, {("C", "surface"): 1}),
         ("2 A.s -> C.s", {("A", "surface"): 2}, {("C", "surface"): 1}),

@@ -18,7 +18,10 @@ from tetrasim.simulation import _spread_integer
 from tetrasim.units import AVOGADRO
 
 HAVE_ODE = importlib.util.find_spec("tetrasim.solvers.ode") is not None
-SOLVERS = ["wm-ssa", pytest.param("wm-ode", marks=pytest.mark.skipif(not HAVE_ODE, reason="wm-ode not written yet"))]
+SOLVERS = [
+    "wm-ssa",
+    pytest.param("wm-ode", marks=pytest.mark.skipif(not HAVE_ODE, reason="wm-ode not written yet")),
+]
 
 
 @pytest.fixture
@@ -84,8 +87,11 @@ def test_spreading_is_integer_exact_and_proportional(total, weights):
 
 @pytest.mark.skipif(not hasattr(ts, "MeshGeometry"), reason="mesh layer not available")
 def test_spreading_over_tets_follows_volume():
-    mesh = ts.TetMesh.from_arrays([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 1]],
-                                  [[0, 1, 2, 3], [1, 2, 3, 4]], length_unit="um")
+    mesh = ts.TetMesh.from_arrays(
+        [[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 1]],
+        [[0, 1, 2, 3], [1, 2, 3, 4]],
+        length_unit="um",
+    )
     model = ts.Model()
     model.species("A")
     model.volume_system("v").reaction("A ->", kf=0.0)

@@ -6,7 +6,7 @@ import pytest
 
 import tetrasim as ts
 from tetrasim.errors import TetrasimError, UnitError
-from tetrasim.units import AVOGADRO, DIMS, Quantity, Q, rate_dims, to_si
+from tetrasim.units import AVOGADRO, DIMS, Q, Quantity, rate_dims, to_si
 
 
 @pytest.mark.parametrize(
@@ -122,7 +122,9 @@ def test_wrong_dimensions_raise_unit_error_naming_parameter(value, expected, nam
     assert "expected" in message
 
 
-@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -math.inf, "nan s", None, object(), [1, 2], "x", ""])
+@pytest.mark.parametrize(
+    "bad", [float("nan"), float("inf"), -math.inf, "nan s", None, object(), [1, 2], "x", ""]
+)
 def test_non_numbers_and_non_finite_raise_unit_error(bad):
     with pytest.raises(UnitError):
         to_si(bad, "time", "t_end")

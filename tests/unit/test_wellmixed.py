@@ -88,7 +88,10 @@ def test_bad_system_lists():
 
 def test_every_error_is_a_tetrasim_error():
     geom = ts.WellMixed()
-    for call in (lambda: geom.compartment("c", volume=None), lambda: geom.compartment("c", volume=[1, 2]),
-                 lambda: geom.compartment("c", volume={"v": 1})):
+    for call in (
+        lambda: geom.compartment("c", volume=None),
+        lambda: geom.compartment("c", volume=[1, 2]),
+        lambda: geom.compartment("c", volume={"v": 1}),
+    ):
         with pytest.raises(TetrasimError):
             call()

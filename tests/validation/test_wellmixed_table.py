@@ -29,8 +29,8 @@ from __future__ import annotations
 
 import importlib.util
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -111,7 +111,7 @@ def _simulation(reactions, solver, seed, volume=1e-18, patch_area=None, initial=
 
 def _record(sim, where, species, every, t_end, runs):
     recorders = [sim.record(ts.Count(s, where=where), every=every) for s in species]
-    res = sim.run(t_end, runs=runs)
+    res = sim.run(t_end, runs=runs if sim.solver.stochastic else 1)  # deterministic: one run
     return res.times_of(recorders[0]), [res[r].astype(np.float64) for r in recorders]
 
 
@@ -126,7 +126,9 @@ def _ssa_curve(times, data, reference, variance=None, label="mean"):
     worst = z.max() / z_star
     i = int(z.argmax())
     relative = np.max(np.abs(x.mean(axis=0) - ref) / np.abs(ref))
-    details = f"{label}: max |z| = {z[i]:.3g} at t = {t[i]:g} s (z* = {z_star:.3g}); max rel. dev. {relative:.2e}"
+    details = (
+        f"{label}: max |z| = {z[i]:.3g} at t = {t[i]:g} s (z* = {z_star:.3g}); max rel. dev. {relative:.2e}"
+    )
     if variance is not None:
         zv = np.abs(variance_z(x, np.asarray(variance)[1:]))
         worst = max(worst, zv.max() / z_star)
@@ -137,8 +139,9 @@ def _ssa_curve(times, data, reference, variance=None, label="mean"):
 def _ssa_tolerance(times, with_variance=False):
     m = (len(times) - 1) * (2 if with_variance else 1)
     what = "mean and variance" if with_variance else "mean"
-    return (f"{what} within z* = {z_threshold(m):.2f} SE at {len(times) - 1} times "
-            f"(alpha 1e-4 / {m}, Bonferroni)")
+    return (
+        f"{what} within z* = {z_threshold(m):.2f} SE at {len(times) - 1} times (alpha 1e-4 / {m}, Bonferroni)"
+    )
 
 
 def _ode_curve(sim, options, times, y, reference):
@@ -150,26 +153,38 @@ def _ode_curve(sim, options, times, y, reference):
     i = int(ratio.argmax())
     relative = np.max(error / np.maximum(np.abs(reference), 1e-300))
     in_local = float(np.max(error / local))
-    details = (f"max |y - ref| / tol = {ratio[i]:.3g} at t = {times[i]:g} s (|y - ref| = {error[i]:.3g} "
-               f"molecules); {steps} steps; global error = {in_local:.3g} x one step's local tolerance; "
-               f"max rel. dev. {relative:.2e}")
+    details = (
+        f"max |y - ref| / tol = {ratio[i]:.3g} at t = {times[i]:g} s (|y - ref| = {error[i]:.3g} "
+        f"molecules); {steps} steps; global error = {in_local:.3g} x one step's local tolerance; "
+        f"max rel. dev. {relative:.2e}"
+    )
     extra = {"max_relative_deviation": relative, "steps": steps, "global_over_local": in_local}
     return float(ratio.max()), details, extra
 
 
 def _ode_tolerance(options):
-    return (f"n_steps sqrt(n_pools) (rtol |ref| + atol), rtol = {options['rtol']:g}, "
-            f"atol = {options['atol']:.3g} molecules")
+    return (
+        f"n_steps sqrt(n_pools) (rtol |ref| + atol), rtol = {options['rtol']:g}, "
+        f"atol = {options['atol']:.3g} molecules"
+    )
 
 
-def _curve_outcome(solver, sim, options, times, data, reference, runs, reference_text, variance=None,
-                   notes=""):
+def _curve_outcome(
+    solver, sim, options, times, data, reference, runs, reference_text, variance=None, notes=""
+):
     if solver == "wm-ode":
         worst, details, extra = _ode_curve(sim, options, times, data, reference)
         return Outcome(1, worst, reference_text, _ode_tolerance(options), notes, details, extra)
     worst, details, relative = _ssa_curve(times, data, reference, variance)
-    return Outcome(runs, worst, reference_text, _ssa_tolerance(times, variance is not None), notes, details,
-                   {"max_relative_deviation": relative})
+    return Outcome(
+        runs,
+        worst,
+        reference_text,
+        _ssa_tolerance(times, variance is not None),
+        notes,
+        details,
+        {"max_relative_deviation": relative},
+    )
 
 
 def _volume_factor(volume):
@@ -182,8 +197,17 @@ def first_order(solver):
     sim, where, options = _simulation([("A ->", k)], solver, 7001, volume, initial={"A": n0})
     times, (a,) = _record(sim, where, ["A"], 0.1, 1.0, runs)
     p = np.exp(-k * times)
-    return _curve_outcome(solver, sim, options, times, a, n0 * p, runs,
-                          "mean N0 e^-kt, variance N0 e^-kt (1 - e^-kt)", variance=n0 * p * (1 - p))
+    return _curve_outcome(
+        solver,
+        sim,
+        options,
+        times,
+        a,
+        n0 * p,
+        runs,
+        "mean N0 e^-kt, variance N0 e^-kt (1 - e^-kt)",
+        variance=n0 * p * (1 - p),
+    )
 
 
 def reversible(solver):
@@ -194,11 +218,22 @@ def reversible(solver):
     exact = n * (kb + kf * np.exp(-(kf + kb) * times)) / (kf + kb)
     equilibrium = n * kb / (kf + kb)
     transient = exact[keep[1]] - equilibrium
-    notes = (f"equilibrium N kb/(kf+kb) = {equilibrium:,.1f}; the compared curve is the exact first-order "
-             f"solution, which still exceeds it by {transient:.1f} molecules ({transient / equilibrium:.2%}) "
-             "at 0.7 s")
-    return _curve_outcome(solver, sim, options, times[keep], a[:, keep], exact[keep], runs,
-                          "A(t) = N (kb + kf e^-(kf+kb)t)/(kf+kb) -> N kb/(kf+kb), t >= 0.7 s", notes=notes)
+    notes = (
+        f"equilibrium N kb/(kf+kb) = {equilibrium:,.1f}; the compared curve is the exact first-order "
+        f"solution, which still exceeds it by {transient:.1f} molecules ({transient / equilibrium:.2%}) "
+        "at 0.7 s"
+    )
+    return _curve_outcome(
+        solver,
+        sim,
+        options,
+        times[keep],
+        a[:, keep],
+        exact[keep],
+        runs,
+        "A(t) = N (kb + kf e^-(kf+kb)t)/(kf+kb) -> N kb/(kf+kb), t >= 0.7 s",
+        notes=notes,
+    )
 
 
 def second_order_2a(solver):
@@ -209,8 +244,17 @@ def second_order_2a(solver):
     n0 = sim.get_count(where, "A")
     times, (a,) = _record(sim, where, ["A"], 0.005, 0.05, runs)
     reference = f / (f / n0 + 2 * k * times)  # 1/[A] = 1/A0 + 2kt, in molecules
-    return _curve_outcome(solver, sim, options, times, a, reference, runs, "1/[A] = 1/A0 + 2kt",
-                          notes=f"A0 = {n0:,} molecules (V = {volume:g} m^3)")
+    return _curve_outcome(
+        solver,
+        sim,
+        options,
+        times,
+        a,
+        reference,
+        runs,
+        "1/[A] = 1/A0 + 2kt",
+        notes=f"A0 = {n0:,} molecules (V = {volume:g} m^3)",
+    )
 
 
 def second_order_ab_equal(solver):
@@ -222,8 +266,17 @@ def second_order_ab_equal(solver):
     n0 = sim.get_count(where, "A")
     times, (a,) = _record(sim, where, ["A"], 0.001, 0.01, runs)
     reference = f / (f / n0 + k * times)  # 1/[A] = 1/A0 + kt
-    return _curve_outcome(solver, sim, options, times, a, reference, runs, "1/[A] = 1/A0 + kt",
-                          notes=f"A0 = B0 = {n0:,} molecules (V = {volume:g} m^3)")
+    return _curve_outcome(
+        solver,
+        sim,
+        options,
+        times,
+        a,
+        reference,
+        runs,
+        "1/[A] = 1/A0 + kt",
+        notes=f"A0 = B0 = {n0:,} molecules (V = {volume:g} m^3)",
+    )
 
 
 def second_order_ab_unequal(solver):
@@ -237,9 +290,17 @@ def second_order_ab_unequal(solver):
     conserved = np.all(a - b == na - nb)
     ratio = (nb / na) * np.exp(-(na - nb) * (k / f) * times)  # ln(B/A) = ln(B0/A0) - (A0-B0) k t
     reference = (na - nb) * ratio / (1 - ratio)  # B(t) in molecules
-    outcome = _curve_outcome(solver, sim, options, times, b, reference, runs,
-                             "ln(B/A) = ln(B0/A0) - (A0 - B0) k t (B compared; A - B is conserved)",
-                             notes=f"A0 = {na:,}, B0 = {nb:,} molecules (V = {volume:g} m^3)")
+    outcome = _curve_outcome(
+        solver,
+        sim,
+        options,
+        times,
+        b,
+        reference,
+        runs,
+        "ln(B/A) = ln(B0/A0) - (A0 - B0) k t (B compared; A - B is conserved)",
+        notes=f"A0 = {na:,}, B0 = {nb:,} molecules (V = {volume:g} m^3)",
+    )
     if solver == "wm-ssa" and not conserved:
         outcome.worst = math.inf
         outcome.details += "; A - B not conserved"
@@ -254,8 +315,17 @@ def third_order(solver):
     n0 = sim.get_count(where, "A")
     times, (a,) = _record(sim, where, ["A"], 1e-4, 1e-3, runs)
     reference = f / np.sqrt((f / n0) ** 2 + 6 * k * times)  # 1/[A]^2 = 1/A0^2 + 6kt
-    return _curve_outcome(solver, sim, options, times, a, reference, runs, "1/[A]^2 = 1/A0^2 + 6kt",
-                          notes=f"A0 = {n0:,} molecules (V = {volume:g} m^3)")
+    return _curve_outcome(
+        solver,
+        sim,
+        options,
+        times,
+        a,
+        reference,
+        runs,
+        "1/[A]^2 = 1/A0^2 + 6kt",
+        notes=f"A0 = {n0:,} molecules (V = {volume:g} m^3)",
+    )
 
 
 def _surface_master_equation(a0, b0, c, times):
@@ -275,23 +345,42 @@ def _surface_master_equation(a0, b0, c, times):
 def surface_ab(solver):
     k, area, a0, b0, runs = 1e11, 10e-12, 100, 50, 10_000
     c = k / (AVOGADRO * area)
-    sim, where, options = _simulation([("A.s + B.s -> C.s", k)], solver, 7007, patch_area=area,
-                                      initial={"A": a0, "B": b0})
+    sim, where, options = _simulation(
+        [("A.s + B.s -> C.s", k)], solver, 7007, patch_area=area, initial={"A": a0, "B": b0}
+    )
     times, (b,) = _record(sim, where, ["B"], 0.1, 1.0, runs)
     ratio = (b0 / a0) * np.exp(-(a0 - b0) * c * times)
     mass_action = (a0 - b0) * ratio / (1 - ratio)
     if solver == "wm-ode":
-        return _curve_outcome(solver, sim, options, times, b, mass_action, runs,
-                              "ln(B/A) = ln(B0/A0) - (A0 - B0) c t, c = k/(N_A area)")
+        return _curve_outcome(
+            solver,
+            sim,
+            options,
+            times,
+            b,
+            mass_action,
+            runs,
+            "ln(B/A) = ln(B0/A0) - (A0 - B0) c t, c = k/(N_A area)",
+        )
     exact = _surface_master_equation(a0, b0, c, times)
     gap = np.max(np.abs(exact[1:] - mass_action[1:]) / mass_action[1:])
     worst_ma, _, _ = _ssa_curve(times, b, mass_action)
-    notes = (f"with 100 and 50 molecules the exact mean (master equation, compared) lies up to {gap:.2%} below "
-             f"the mass-action formula of VALIDATION.md; against that formula this run scores "
-             f"{worst_ma:.2f} of the tolerance")
-    outcome = _curve_outcome(solver, sim, options, times, b, exact, runs,
-                             "master-equation mean of B (mass-action limit: ln(B/A) = ln(B0/A0) - (A0-B0) c t)",
-                             notes=notes)
+    notes = (
+        f"with 100 and 50 molecules the exact mean (master equation, compared) lies up to {gap:.2%} below "
+        f"the mass-action formula of VALIDATION.md; against that formula this run scores "
+        f"{worst_ma:.2f} of the tolerance"
+    )
+    outcome = _curve_outcome(
+        solver,
+        sim,
+        options,
+        times,
+        b,
+        exact,
+        runs,
+        "master-equation mean of B (mass-action limit: ln(B/A) = ln(B0/A0) - (A0-B0) c t)",
+        notes=notes,
+    )
     outcome.extra["worst_vs_mass_action"] = worst_ma
     return outcome
 
@@ -301,11 +390,23 @@ def zero_order(solver):
     sim, where, options = _simulation([("-> A", k)], solver, 7008, volume, scale=k * _volume_factor(volume))
     times, (a,) = _record(sim, where, ["A"], 0.1, 1.0, runs)
     lam = k * _volume_factor(volume) * times
-    notes = (f"k 1e3 V N_A = {lam[-1]:,.0f} molecules/s: VALIDATION.md's '~602 molecules' is off by 1e3 "
-             "(the parameters as written are used)")
+    notes = (
+        f"k 1e3 V N_A = {lam[-1]:,.0f} molecules/s: VALIDATION.md's '~602 molecules' is off by 1e3 "
+        "(the parameters as written are used)"
+    )
     variance = lam if solver == "wm-ssa" else None
-    return _curve_outcome(solver, sim, options, times, a, lam, runs, "Poisson: mean = variance = k 1e3 V N_A t",
-                          variance=variance, notes=notes)
+    return _curve_outcome(
+        solver,
+        sim,
+        options,
+        times,
+        a,
+        lam,
+        runs,
+        "Poisson: mean = variance = k 1e3 V N_A t",
+        variance=variance,
+        notes=notes,
+    )
 
 
 def birth_death(solver):
@@ -314,35 +415,60 @@ def birth_death(solver):
         sim, where, options = _simulation([("-> A", birth), ("A ->", death)], solver, 7009, volume, scale=10)
         times, (a,) = _record(sim, where, ["A"], 0.1, 10.0, 1)
         reference = 10.0 * (1 - np.exp(-death * times))
-        return _curve_outcome(solver, sim, options, times, a, reference, 1,
-                              "deterministic limit: A(t) = 10 (1 - e^-10t) -> 10")
+        return _curve_outcome(
+            solver, sim, options, times, a, reference, 1, "deterministic limit: A(t) = 10 (1 - e^-10t) -> 10"
+        )
     t_end = 2e5
     sim, where, _ = _simulation([("-> A", birth), ("A ->", death)], solver, 7009, volume)
     _, (a,) = _record(sim, where, ["A"], 0.1, t_end, 1)
     series = a[0].astype(np.int64)
     thinned = series[100::10]  # 10 s burn-in, then every 1 s (correlation e^-10)
     edges = np.arange(5, 16)
-    probabilities = np.concatenate([[scipy_stats.poisson.cdf(4, 10)], scipy_stats.poisson.pmf(edges, 10),
-                                    [scipy_stats.poisson.sf(15, 10)]])
+    probabilities = np.concatenate(
+        [
+            [scipy_stats.poisson.cdf(4, 10)],
+            scipy_stats.poisson.pmf(edges, 10),
+            [scipy_stats.poisson.sf(15, 10)],
+        ]
+    )
     check = chi_square_check(lumped_bins(thinned, 5, 15), probabilities)
     relative = np.abs(check.observed[1:-1] - check.expected[1:-1]) / check.expected[1:-1]
-    notes = (f"one run of {t_end:g} s sampled every 0.1 s; the series is autocorrelated (correlation time "
-             f"0.1 s), so it is thinned to every 1 s after 10 s burn-in: {len(thinned):,} samples; "
-             f"largest relative deviation of a bin m = 5..15: {relative.max():.2%} (STEPS tolerance 1.5 %)")
-    return Outcome(1, check.worst, "stationary histogram = Poisson(10), m = 5..15, tails lumped",
-                   f"chi-square <= {check.threshold:.1f} ({check.dof} dof, alpha 1e-4)", notes, check.describe(),
-                   {"max_relative_deviation": float(relative.max()), "chi_square": check.statistic})
+    notes = (
+        f"one run of {t_end:g} s sampled every 0.1 s; the series is autocorrelated (correlation time "
+        f"0.1 s), so it is thinned to every 1 s after 10 s burn-in: {len(thinned):,} samples; "
+        f"largest relative deviation of a bin m = 5..15: {relative.max():.2%} (STEPS tolerance 1.5 %)"
+    )
+    return Outcome(
+        1,
+        check.worst,
+        "stationary histogram = Poisson(10), m = 5..15, tails lumped",
+        f"chi-square <= {check.threshold:.1f} ({check.dof} dof, alpha 1e-4)",
+        notes,
+        check.describe(),
+        {"max_relative_deviation": float(relative.max()), "chi_square": check.statistic},
+    )
 
 
 CASES = [
-    Case("first_order", "first order A -> 0", "k = 5 /s, N0 = 50, V = 9e-18 m^3, every 0.1 s to 1 s", first_order),
+    Case(
+        "first_order",
+        "first order A -> 0",
+        "k = 5 /s, N0 = 50, V = 9e-18 m^3, every 0.1 s to 1 s",
+        first_order,
+    ),
     Case("reversible", "reversible A <-> B", "kf = 10, kb = 2 /s, A0 = 100,000", reversible),
     Case("2A", "2A -> C", "k = 1e7 /M/s, A0 = 10 uM", second_order_2a),
     Case("AB_equal", "A + B -> C, A0 = B0", "k = 5e7 /M/s, A0 = B0 = 20 uM", second_order_ab_equal),
-    Case("AB_unequal", "A + B -> C, A0 != B0", "k = 5e6 /M/s, A0 = 1 uM, B0 = 0.5 uM", second_order_ab_unequal),
+    Case(
+        "AB_unequal", "A + B -> C, A0 != B0", "k = 5e6 /M/s, A0 = 1 uM, B0 = 0.5 uM", second_order_ab_unequal
+    ),
     Case("3A", "3A -> C", "k = 1e12 /M^2/s, A0 = 100 uM", third_order),
-    Case("surface_AB", "surface A + B -> C (2-D)", "area 10 um^2, A0 = 100, B0 = 50, k = 1e11 (mol/m^2)^-1/s",
-         surface_ab),
+    Case(
+        "surface_AB",
+        "surface A + B -> C (2-D)",
+        "area 10 um^2, A0 = 100, B0 = 50, k = 1e11 (mol/m^2)^-1/s",
+        surface_ab,
+    ),
     Case("zero_order", "zero order 0 -> A", "k = 1e-3 M/s, V = 1e-18 m^3, 1 s", zero_order),
     Case("birth_death", "birth-death stationary", "100 molecules/s in, 10 /s out, 2e5 s", birth_death),
 ]
@@ -360,15 +486,30 @@ def _check_solver(solver):
 def test_wellmixed_table(case, solver, validation_row):
     _check_solver(solver)
     outcome = case.run(solver)
-    validation_row(section=case.section, case=case.title, solver=solver, runs=outcome.runs,
-                   parameters=case.parameters, reference=outcome.reference, tolerance=outcome.tolerance,
-                   worst=outcome.worst, passed=outcome.passed, notes=outcome.notes, details=outcome.details,
-                   **outcome.extra)
+    validation_row(
+        section=case.section,
+        case=case.title,
+        solver=solver,
+        runs=outcome.runs,
+        parameters=case.parameters,
+        reference=outcome.reference,
+        tolerance=outcome.tolerance,
+        worst=outcome.worst,
+        passed=outcome.passed,
+        notes=outcome.notes,
+        details=outcome.details,
+        **outcome.extra,
+    )
     assert outcome.passed, f"{case.title} [{solver}]: {outcome.details}"
 
 
-QUICK = [("first_order", "wm-ssa"), ("surface_AB", "wm-ssa"), ("first_order", "wm-ode"), ("reversible", "wm-ode"),
-         ("AB_unequal", "wm-ode")]
+QUICK = [
+    ("first_order", "wm-ssa"),
+    ("surface_AB", "wm-ssa"),
+    ("first_order", "wm-ode"),
+    ("reversible", "wm-ode"),
+    ("AB_unequal", "wm-ode"),
+]
 
 
 @pytest.mark.parametrize(("key", "solver"), QUICK, ids=[f"{k}-{s}" for k, s in QUICK])

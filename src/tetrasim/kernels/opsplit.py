@@ -143,11 +143,40 @@ def ssa_operator(h, seed, run, step, order, cluster_ptr, cluster_key, counts, cl
     return n_touched, events
 
 
+@njit(cache=True, inline="always")
+def _binomial_from_uniform(m, p, u):
+    """Binomial(m, p) by inversion from one uniform, for m·p < 10 and p <= 1/2; -1 if the search fails."""
+    q = 1.0 - p
+    if m <= 16:
+        r = q
+        for _ in range(m - 1):
+            r *= q
+    else:
+        r = math.exp(m * math.log1p(-p))
+    ratio = p / q
+    a = (m + 1) * ratio
+    x = 0
+    while u > r:
+        u -= r
+        x += 1
+        if x > m:
+            return -1
+        r *= a / x - ratio
+        if not (r > 0.0):
+            return -1
+    return x
+
+
 @njit(cache=True)
 def diffusion_operator(h, seed, run, step, order, df_pool, df_ptr, df_dest, df_rate, df_total, counts, clamped,
-                       occ_integral, touched, delta, changed, listed, stream, split_out):
-    """Binomial diffusion of every (element, species) over h, applied synchronously. Returns jumps."""
-    n_changed = 0
+                       occ_integral, touched, move_dest, move_count, stream, split_out):
+    """Binomial diffusion of every (element, species) over h, applied synchronously. Returns jumps.
+
+    Each pool draws from its own count only, so leaving molecules are taken off their source at
+    once, while arrivals wait in the move list until every pool has drawn (a molecule moves at
+    most one face per step).
+    """
+    n_moves = 0
     jumps = 0
     for od in range(len(order)):
         d = order[od]
@@ -165,6 +194,8 @@ def diffusion_operator(h, seed, run, step, order, df_pool, df_ptr, df_dest, df_r
                 m += 1
             if m > n:
                 m = n
+            if m <= 0:
+                continue
         else:
             m = n
         p = h * df_total[d]
@@ -174,16 +205,30 @@ def diffusion_operator(h, seed, run, step, order, df_pool, df_ptr, df_dest, df_r
         if m == 1:  # the common case on fine meshes: one uniform instead of a binomial set-up
             leaving = 1 if u_leave < p else 0
         else:
-            _continue_stream(stream, seed, run, step, pool, PURPOSE_LEAVE)
-            streaming = True
-            leaving = binomial(m, p, stream)
+            leaving = -1
+            if p <= 0.5 and m * p < 10.0:
+                leaving = _binomial_from_uniform(m, p, u_leave)
+            elif p > 0.5 and m * (1.0 - p) < 10.0:
+                staying = _binomial_from_uniform(m, 1.0 - p, u_leave)
+                if staying >= 0:
+                    leaving = m - staying
+            if leaving < 0:  # large m·p (BTRD) or a failed search: continue the keyed stream
+                _continue_stream(stream, seed, run, step, pool, PURPOSE_LEAVE)
+                streaming = True
+                leaving = binomial(m, p, stream)
         if leaving <= 0:
             continue
         jumps += leaving
         start, stop = df_ptr[d], df_ptr[d + 1]
+        if not clamped[pool]:  # a clamped pool is a source: molecules leave, its count stays
+            counts[pool] -= leaving
         if stop - start == 1:
-            split_out[0] = leaving
-        elif leaving == 1:
+            if not clamped[df_dest[start]]:
+                move_dest[n_moves] = df_dest[start]
+                move_count[n_moves] = leaving
+                n_moves += 1
+            continue
+        if leaving == 1:
             target = u_split * df_total[d]
             chosen = stop - 1
             for e in range(start, stop):
@@ -191,37 +236,23 @@ def diffusion_operator(h, seed, run, step, order, df_pool, df_ptr, df_dest, df_r
                 if target < 0.0:
                     chosen = e
                     break
-            for e in range(start, stop):
-                split_out[e - start] = 0
-            split_out[chosen - start] = 1
-        else:
-            if not streaming:
-                _continue_stream(stream, seed, run, step, pool, PURPOSE_LEAVE)
-            multinomial_split(leaving, df_rate[start:stop], stream, split_out)
-        if not clamped[pool]:
-            if not listed[pool]:
-                listed[pool] = True
-                changed[n_changed] = pool
-                n_changed += 1
-            delta[pool] -= leaving
+            if not clamped[df_dest[chosen]]:
+                move_dest[n_moves] = df_dest[chosen]
+                move_count[n_moves] = 1
+                n_moves += 1
+            continue
+        if not streaming:
+            _continue_stream(stream, seed, run, step, pool, PURPOSE_LEAVE)
+        multinomial_split(leaving, df_rate[start:stop], stream, split_out)
         for k in range(stop - start):
-            moved = split_out[k]
-            if moved == 0:
-                continue
             dest = df_dest[start + k]
-            if clamped[dest]:
-                continue
-            if not listed[dest]:
-                listed[dest] = True
-                changed[n_changed] = dest
-                n_changed += 1
-            delta[dest] += moved
-    # apply all moves at once: every draw above saw the counts of the start of the step
-    for i in range(n_changed):
-        pool = changed[i]
-        counts[pool] += delta[pool]
-        delta[pool] = 0
-        listed[pool] = False
+            if split_out[k] > 0 and not clamped[dest]:
+                move_dest[n_moves] = dest
+                move_count[n_moves] = split_out[k]
+                n_moves += 1
+    # arrivals: every draw above saw the counts of the start of the step
+    for i in range(n_moves):
+        counts[move_dest[i]] += move_count[i]
     return jumps
 
 
@@ -234,7 +265,7 @@ def clear_touched(touched, touched_list, n_touched):
 @njit(cache=True)
 def opsplit_steps(t, t_stop, tau, step, max_steps, seed, run, cluster_order, df_order, cluster_ptr, cluster_key, counts, clamped, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count, rx_upd_ptr,
                   rx_upd_pool, rx_upd_delta, df_pool, df_ptr, df_dest, df_rate, df_total, propensity, occ_integral,
-                  occ_last, touched, touched_list, delta, changed, listed, stream, split_out, stats):
+                  occ_last, touched, touched_list, move_dest, move_count, stream, split_out, stats):
     """Take steps of length ≤ tau from t until t_stop exactly (or max_steps). Returns (t, step).
 
     ``stats`` accumulates [reaction events, diffusion jumps, steps].
@@ -251,7 +282,7 @@ def opsplit_steps(t, t_stop, tau, step, max_steps, seed, run, cluster_order, df_
                                          rx_upd_ptr, rx_upd_pool, rx_upd_delta, propensity, occ_integral, occ_last,
                                          touched, touched_list, stream)
         jumps = diffusion_operator(h, seed, run, step, df_order, df_pool, df_ptr, df_dest, df_rate, df_total,
-                                   counts, clamped, occ_integral, touched, delta, changed, listed, stream, split_out)
+                                   counts, clamped, occ_integral, touched, move_dest, move_count, stream, split_out)
         clear_touched(touched, touched_list, n_touched)
         stats[0] += events
         stats[1] += jumps

@@ -83,9 +83,9 @@ class OpSplitSolver(Solver):
         self._occ_last = np.zeros(n_pools)
         self._touched = np.zeros(n_pools, dtype=bool)
         self._touched_list = np.zeros(n_pools, dtype=np.int64)
-        self._delta = np.zeros(n_pools, dtype=np.int64)
-        self._changed = np.zeros(n_pools, dtype=np.int64)
-        self._listed = np.zeros(n_pools, dtype=bool)
+        # arrivals of one step: at most one entry per (pool, face) pair
+        self._move_dest = np.zeros(max(len(c.df_dest), 1), dtype=np.int64)
+        self._move_count = np.zeros(max(len(c.df_dest), 1), dtype=np.int64)
         self._stream = np.zeros(STREAM_WORDS, dtype=np.uint64)
         max_targets = int(np.diff(c.df_ptr).max()) if c.n_diffusions else 1
         self._split = np.zeros(max(max_targets, 1), dtype=np.int64)
@@ -126,9 +126,10 @@ class OpSplitSolver(Solver):
 
     def bytes_per_pool(self) -> float:
         """Solver working memory per (element, species) pool, counts included."""
-        arrays = (self._occ_integral, self._occ_last, self._touched, self._touched_list, self._delta, self._changed,
-                  self._listed)
-        return sum(a.itemsize for a in arrays) + np.dtype(self.state_dtype).itemsize
+        per_pool = (self._occ_integral, self._occ_last, self._touched, self._touched_list)
+        n_pools = max(self.compiled.n_pools, 1)
+        moves = (self._move_dest.nbytes + self._move_count.nbytes) / n_pools
+        return sum(a.itemsize for a in per_pool) + np.dtype(self.state_dtype).itemsize + moves
 
     def _steps(self, run_state, counts, t, t_stop, max_steps):
         if self.profile:
@@ -140,7 +141,7 @@ class OpSplitSolver(Solver):
             self.df_order, self.cluster_ptr, self.cluster_key, counts, rt.clamped, self._rate,
             self._reac_ptr, self._reac_pool, self._reac_count, self._upd_ptr, self._upd_pool, self._upd_delta, c.df_pool,
             c.df_ptr, c.df_dest, rt.df_rate, rt.df_total, self._propensity, self._occ_integral, self._occ_last,
-            self._touched, self._touched_list, self._delta, self._changed, self._listed, self._stream, self._split,
+            self._touched, self._touched_list, self._move_dest, self._move_count, self._stream, self._split,
             self.stats)
         run_state["step"] = step
         return t
@@ -166,7 +167,7 @@ class OpSplitSolver(Solver):
             middle = time.perf_counter()
             jumps = diffusion_operator(
                 h, seed, run, step, self.df_order, c.df_pool, c.df_ptr, c.df_dest, rt.df_rate, rt.df_total, counts,
-                rt.clamped, self._occ_integral, self._touched, self._delta, self._changed, self._listed, self._stream,
+                rt.clamped, self._occ_integral, self._touched, self._move_dest, self._move_count, self._stream,
                 self._split)
             end = time.perf_counter()
             clear_touched(self._touched, self._touched_list, n_touched)
