@@ -106,8 +106,8 @@ def test_concentrations():
     assert sim.get_conc("left", "A") == pytest.approx(expected_count / (1e3 * ts.units.AVOGADRO * volume))
     per = sim.get_conc("left", "A", per_element=True)
     assert per.shape == (len(geom.compartments["left"].tets),)
-    np.testing.assert_allclose(per * (1e3 * ts.units.AVOGADRO * mesh.tet_volumes[geom.compartments["left"].tets]),
-                               sim.get_count("left", "A", per_element=True))
+    factor = 1e3 * ts.units.AVOGADRO * mesh.tet_volumes[geom.compartments["left"].tets]
+    np.testing.assert_allclose(per * factor, sim.get_count("left", "A", per_element=True))
     sim.set_conc(ts.Tet(3), "B", ts.Q("2 uM"))
     assert sim.get_count(ts.Tet(3), "B") == round(2e-6 * 1e3 * ts.units.AVOGADRO * mesh.tet_volumes[3])
 
@@ -240,7 +240,7 @@ def test_patch_not_adjacent_to_inner_compartment():
     geom.compartment("right", tets=np.flatnonzero(x >= H))
     far = mesh.surface_tris(geom.compartments["right"].tets)
     far = far[np.abs(mesh.tri_barycenters[far, 0] - 3 * H) < 1e-12]
-    with pytest.raises(GeometryError, match="patch 'memb'.*not a face of any tet of inner compartment 'left'"):
+    with pytest.raises(GeometryError, match="patch 'memb'.*not a face of any tet of inner compartment"):
         geom.patch("memb", tris=far, inner="left")
 
 
@@ -278,3 +278,16 @@ def test_location_errors():
         sim.get_count(ts.Tri(0 if 0 not in geom.patches["memb"].tris else 10_000), "S")
     with pytest.raises(SimulationError, match="did you mean"):
         sim.get_count("lefft", "A")
+
+
+@pytest.mark.xfail(strict=True, reason="src/tetrasim/simulation.py Simulation._new_times: a sample time a "
+                   "few ulps past t_end is labelled but never written (zeros) -- reported")
+def test_last_sample_at_rounded_end_time():
+    """run(0.49999999999999994) with every=1e-3 lists a sample at 0.5; it must hold the state, not 0."""
+    sim, mesh, geom = make()
+    sim.set_rate("decay", 0.0)
+    sim.set_count("left", "A", 10)
+    rec = sim.record(ts.Count("A", where="left"), every=1e-3)
+    res = sim.run(0.49999999999999994)
+    assert res.times_of(rec)[-1] == pytest.approx(0.5)
+    assert res[rec][0, -1] == 10

@@ -1,3 +1,4 @@
+# ruff: noqa: N803, N806
 """Compiling a MeshGeometry: hand-computed 2-tet and 2-triangle couplings, rate scaling per
 element (volume, surface-only, surface with a volume reactant), process counts, compartment
 walls and diffusion boundaries, presence and the dependency graph."""

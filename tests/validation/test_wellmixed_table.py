@@ -205,8 +205,8 @@ def first_order(solver):
         a,
         n0 * p,
         runs,
-        "mean N0 e^-kt, variance N0 e^-kt (1 - e^-kt)",
-        variance=n0 * p * (1 - p),
+        "mean N0 e^-kt, variance N0 e^-kt (1 - e^-kt)" if solver == "wm-ssa" else "N0 e^-kt",
+        variance=n0 * p * (1 - p) if solver == "wm-ssa" else None,
     )
 
 
@@ -416,7 +416,14 @@ def birth_death(solver):
         times, (a,) = _record(sim, where, ["A"], 0.1, 10.0, 1)
         reference = 10.0 * (1 - np.exp(-death * times))
         return _curve_outcome(
-            solver, sim, options, times, a, reference, 1, "deterministic limit: A(t) = 10 (1 - e^-10t) -> 10"
+            solver,
+            sim,
+            options,
+            times,
+            a,
+            reference,
+            1,
+            "deterministic limit: A(t) = 10 (1 - e^-10t), 0 ... 10 s",
         )
     t_end = 2e5
     sim, where, _ = _simulation([("-> A", birth), ("A ->", death)], solver, 7009, volume)

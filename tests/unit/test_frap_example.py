@@ -1,0 +1,57 @@
+"""The FRAP example runs end to end (small): coarse branchlet, few runs, short times."""
+
+from __future__ import annotations
+
+import math
+import runpy
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tetrasim.examples_frap import fit_recovery, frap_geometry, published_data_dir, run_frap
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_fit_recovery_recovers_known_tau():
+    t = np.arange(0, 2.5, 3.6e-3)
+    f = np.where(t < 1.0, 100.0, 80.0 - 50.0 * np.exp(-(t - 1.0) / 0.15))
+    fit = fit_recovery(t, f, 1.0)
+    assert fit["tau"] == pytest.approx(0.15, rel=1e-6)
+    assert fit["f_inf"] == pytest.approx(80.0, rel=1e-6)
+
+
+def test_frap_geometry_regions():
+    g = frap_geometry("d0")
+    assert set(g.bleach) <= set(g.cytosol) and set(g.node) <= set(g.bleach)
+    x = g.mesh.tet_barycenters[g.bleach, 0]
+    assert abs(x.mean()) < 0.1e-6 and x.max() < 1.6e-6 and x.min() > -1.6e-6  # centred on the middle node
+
+
+def test_run_frap_small_ssa(tmp_path):
+    out = run_frap(geometries=("d0",), runs=2, solver="ssa", t_end=0.09, t_bleach=0.03, conc=0.5e-6,
+                   out_dir=tmp_path, plot=True, use_published=False, seed=3, verbose=False)
+    r = out["results"]["d0"]
+    assert r.bleach_counts.shape == (2, len(r.times))
+    before = r.bleach_counts[:, r.times < 0.03].mean()
+    just_after = r.bleach_counts[:, (r.times > 0.03) & (r.times < 0.034)].mean()
+    assert just_after < 0.6 * before  # 60 % bleached (binomial), little recovery in 4 ms
+    assert (tmp_path / "frap_recovery.png").stat().st_size > 10_000
+    assert math.isfinite(r.tau) and r.tau > 0
+
+
+def test_cli_runs(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["astrocyte_frap.py", "--runs", "1", "--t-end", "0.05", "--conc", "2e-7",
+                                      "--geometries", "d0", "--no-published", "--out", str(tmp_path)])
+    runpy.run_path(str(REPO / "examples" / "astrocyte_frap.py"), run_name="__main__")
+    assert "tau" in capsys.readouterr().out
+    assert (tmp_path / "frap_recovery.png").exists()
+
+
+@pytest.mark.skipif(published_data_dir() is None, reason="reference data (meshes/astrocyte) not present")
+def test_published_geometry_regions():
+    g = frap_geometry("published d0")
+    assert len(g.cytosol) == 24_129
+    assert g.mesh.tet_volumes[g.cytosol].sum() == pytest.approx(0.620e-18, rel=0.01)
