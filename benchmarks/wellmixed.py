@@ -94,7 +94,7 @@ def simple_model() -> Network:
 
 def random_network(seed: int = 2024, n_monomers: int = 600, n_dimers: int = 400, n_associations: int = 400,
                    n_dissociations: int = 400, n_sources: int = 100, n_sinks: int = 100,
-                   volume: float = 1e-18, initial_count: int = 100) -> Network:
+                   volume: float = 1e-18, initial_count: int = 300) -> Network:
     """(b) A seeded random network (default 1,000 species, 2,000 reactions) with a stationary state.
 
     Species are monomers M (mass 1) and dimers D (mass 2). Reactions: a ring of first-order

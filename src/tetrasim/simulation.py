@@ -113,7 +113,7 @@ class Simulation:
         self.geometry = geometry
         self.compiled = compile_system(model, geometry)
         c = self.compiled
-        self.runtime = Runtime(rx_rate=c.rx_rate.copy(), df_rate=c.df_rate.copy(), df_total=c.df_total.copy(),
+        self.runtime = Runtime(rx_rate=c.rx_rate, df_rate=c.df_rate, df_total=c.df_total,
                                clamped=np.zeros(c.n_pools, dtype=bool))
         self._rule_k = np.array([r.k for r in c.reaction_rules], dtype=np.float64)
         self._diffusion_coefficient = np.array([r.coefficient for r in c.diffusion_rules], dtype=np.float64)
@@ -333,7 +333,9 @@ class Simulation:
         last = int(math.floor(t_end / recorder.every * (1 + 1e-12) + 1e-9))
         if last < recorder.next_index:
             return np.zeros(0)
-        return np.arange(recorder.next_index, last + 1, dtype=np.float64) * recorder.every
+        times = np.arange(recorder.next_index, last + 1, dtype=np.float64) * recorder.every
+        # k * every may land a few ulps past t_end (0.1 * 3 > 0.3): that sample is the one at t_end
+        return np.minimum(times, t_end)
 
     # ------------------------------------------------------------------ running
     def reset(self) -> None:

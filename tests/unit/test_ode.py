@@ -49,6 +49,8 @@ class _FakeMesh:
 
     is_mesh = True
     rois: dict = {}
+    compartments: dict = {}  # duck-typed geometry; the chain's discretization is given directly
+    patches: dict = {}
     compartments: dict = {}  # only looked at by compile_system's input check
     patches: dict = {}
 

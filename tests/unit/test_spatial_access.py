@@ -280,8 +280,6 @@ def test_location_errors():
         sim.get_count("lefft", "A")
 
 
-@pytest.mark.xfail(strict=True, reason="src/tetrasim/simulation.py Simulation._new_times: a sample time a "
-                   "few ulps past t_end is labelled but never written (zeros) -- reported")
 def test_last_sample_at_rounded_end_time():
     """run(0.49999999999999994) with every=1e-3 lists a sample at 0.5; it must hold the state, not 0."""
     sim, mesh, geom = make()

@@ -14,6 +14,7 @@ Pure: the model and geometry are never mutated.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -63,7 +64,6 @@ class CompiledSystem:
     rx_rule: np.ndarray
     rx_element: np.ndarray
     rx_scale: np.ndarray  # c = k * scale
-    rx_rate: np.ndarray  # count-based c (1/s per combination)
     rx_reac_ptr: np.ndarray
     rx_reac_pool: np.ndarray
     rx_reac_count: np.ndarray
@@ -77,13 +77,46 @@ class CompiledSystem:
     df_ptr: np.ndarray
     df_dest: np.ndarray  # destination pool of each target
     df_geom: np.ndarray  # geometric coupling (1/m^2) of each target
-    df_rate: np.ndarray  # per-molecule rate of each target (1/s) = D * geom
-    df_total: np.ndarray  # per-molecule leaving rate of each process (1/s)
-    # dependencies: pool -> processes (reactions 0..n_rx-1, diffusion n_rx..)
-    dep_ptr: np.ndarray
-    dep_proc: np.ndarray
     model_hash: str = ""
     extra: dict = field(default_factory=dict)
+
+    # Rates are derived (scale x k, geometry x D) rather than stored: a simulation keeps its own
+    # mutable copies, and a second stored set would double the biggest arrays.
+    @property
+    def rx_rate(self) -> np.ndarray:
+        """Count-based rate constant c of each reaction process (1/s per reactant combination)."""
+        k = np.array([r.k for r in self.reaction_rules], np.float64)
+        return self.rx_scale * k[self.rx_rule] if len(self.rx_rule) else np.zeros(0)
+
+    @property
+    def df_rate(self) -> np.ndarray:
+        """Per-molecule rate (1/s) of each diffusion target: D x geometric coupling."""
+        coefficient = np.array([r.coefficient for r in self.diffusion_rules], np.float64)
+        if not len(self.df_geom):
+            return np.zeros(0)
+        return self.df_geom * coefficient[np.repeat(self.df_rule, np.diff(self.df_ptr))]
+
+    @property
+    def df_total(self) -> np.ndarray:
+        """Per-molecule leaving rate (1/s) of each diffusion process."""
+        rate = self.df_rate
+        return np.add.reduceat(rate, self.df_ptr[:-1]) if len(rate) else np.zeros(len(self.df_pool))
+
+    @cached_property
+    def _dependency_graph(self) -> tuple[np.ndarray, np.ndarray]:
+        return _dependencies(self.n_pools, self.rx_reac_ptr, self.rx_reac_pool, self.df_pool)
+
+    @property
+    def dep_ptr(self) -> np.ndarray:
+        """CSR pointers of pool -> processes whose propensity reads it (reactions first, then diffusion).
+
+        Built on first use: only the exact SSA needs it.
+        """
+        return self._dependency_graph[0]
+
+    @property
+    def dep_proc(self) -> np.ndarray:
+        return self._dependency_graph[1]
 
     @property
     def n_species(self) -> int:
@@ -167,6 +200,15 @@ def _csr_from_blocks(blocks: list[tuple[np.ndarray, np.ndarray]], n_rows_list: l
     pools = np.concatenate([b[0].ravel() for b in blocks]) if blocks else np.zeros(0, np.int64)
     values = np.concatenate([b[1].ravel() for b in blocks]) if blocks else np.zeros(0, np.int64)
     return ptr, pools.astype(np.int64), values.astype(np.int64)
+
+
+def reorder_csr(order: np.ndarray, ptr: np.ndarray, *values: np.ndarray):
+    """Rows of a CSR structure taken in ``order``: returns the new pointers and value arrays."""
+    lengths = np.diff(ptr)[order]
+    new_ptr = np.zeros(len(order) + 1, np.int64)
+    np.cumsum(lengths, out=new_ptr[1:])
+    index = np.repeat(ptr[:-1][order], lengths) + (np.arange(new_ptr[-1]) - np.repeat(new_ptr[:-1], lengths))
+    return (new_ptr,) + tuple(np.ascontiguousarray(v[index]) for v in values)
 
 
 def _reaction_processes(model, disc: Discretization, species_index, present):
@@ -257,14 +299,17 @@ def _reaction_processes(model, disc: Discretization, species_index, present):
     upd_ptr, upd_pool, upd_delta = _csr_from_blocks(upd_blocks, n_rows)
     rule_arr = np.concatenate(rule_ids) if rule_ids else np.zeros(0, np.int64)
     scale_arr = np.concatenate(scales).astype(np.float64) if scales else np.zeros(0)
-    k_arr = np.array([r.k for r in rules], np.float64)
-    rate = scale_arr * k_arr[rule_arr] if len(rule_arr) else np.zeros(0)
+    element_arr = np.concatenate(elements_all).astype(np.int64) if elements_all else np.zeros(0, np.int64)
+    # Processes element by element, so the reactions of one tet sit together in memory.
+    order = np.argsort(element_arr, kind="stable")
+    rule_arr, scale_arr, element_arr = rule_arr[order], scale_arr[order], element_arr[order]
+    reac_ptr, reac_pool, reac_count = reorder_csr(order, reac_ptr, reac_pool, reac_count)
+    upd_ptr, upd_pool, upd_delta = reorder_csr(order, upd_ptr, upd_pool, upd_delta)
     return dict(
         reaction_rules=tuple(rules),
         rx_rule=rule_arr,
-        rx_element=np.concatenate(elements_all).astype(np.int64) if elements_all else np.zeros(0, np.int64),
+        rx_element=element_arr,
         rx_scale=scale_arr,
-        rx_rate=np.ascontiguousarray(rate, dtype=np.float64),
         rx_reac_ptr=reac_ptr, rx_reac_pool=reac_pool, rx_reac_count=reac_count,
         rx_upd_ptr=upd_ptr, rx_upd_pool=upd_pool, rx_upd_delta=upd_delta,
     )
@@ -340,18 +385,21 @@ def _diffusion_processes(model, disc: Discretization, species_index, present):
 def _pack_diffusion(rules, proc_rule, proc_pool, target_counts, dests, geoms, S):
     cat = (lambda parts, dtype: np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype))
     df_rule = cat(proc_rule, np.int64)
+    df_pool = cat(proc_pool, np.int64)
     counts = cat(target_counts, np.int64)
-    ptr = np.zeros(len(counts) + 1, np.int64)
-    np.cumsum(counts, out=ptr[1:])
+    dest = cat(dests, np.int64)
     geom = cat(geoms, np.float64)
-    coefficient = np.array([r.coefficient for r in rules], np.float64)
-    target_rule = np.repeat(df_rule, counts) if len(df_rule) else np.zeros(0, np.int64)
-    rate = geom * coefficient[target_rule] if len(geom) else np.zeros(0)
-    total = np.add.reduceat(rate, ptr[:-1]) if len(rate) else np.zeros(len(df_rule))
+    # Processes in source-pool order (element-major), so a solver sweeping the mesh reads
+    # every diffusion array front to back.
+    old_ptr = np.zeros(len(counts) + 1, np.int64)
+    np.cumsum(counts, out=old_ptr[1:])
+    order = np.argsort(df_pool, kind="stable")
+    ptr, dest, geom = reorder_csr(order, old_ptr, dest, geom)
+    counts = np.diff(ptr)
+    df_rule, df_pool = df_rule[order], df_pool[order]
     return dict(
-        diffusion_rules=tuple(rules), df_rule=df_rule, df_pool=cat(proc_pool, np.int64), df_ptr=ptr,
-        df_dest=cat(dests, np.int64), df_geom=geom, df_rate=np.ascontiguousarray(rate),
-        df_total=np.ascontiguousarray(total, dtype=np.float64),
+        diffusion_rules=tuple(rules), df_rule=df_rule, df_pool=df_pool, df_ptr=ptr,
+        df_dest=dest, df_geom=np.ascontiguousarray(geom),
     )
 
 
@@ -364,6 +412,18 @@ def _dependencies(n_pools: int, rx_reac_ptr, rx_reac_pool, df_pool):
     ptr = np.zeros(n_pools + 1, np.int64)
     np.cumsum(np.bincount(pools, minlength=n_pools), out=ptr[1:])
     return ptr, procs[order].astype(np.int64)
+
+
+_POOL_VALUED = ("rx_reac_pool", "rx_upd_pool", "df_pool", "df_dest", "rx_element")
+_SMALL_VALUED = ("rx_rule", "df_rule", "rx_reac_count", "rx_upd_delta")
+
+
+def _compact_indices(reactions: dict, diffusion: dict, n_pools: int) -> None:
+    """Store pool ids, rule ids and stoichiometries as int32 when they fit (halves the index arrays)."""
+    arrays = {**reactions, **diffusion}
+    for name in _SMALL_VALUED + (_POOL_VALUED if n_pools < 2**31 else ()):
+        target = reactions if name in reactions else diffusion
+        target[name] = np.ascontiguousarray(arrays[name], dtype=np.int32)
 
 
 def compile_system(model, geometry) -> CompiledSystem:
@@ -381,8 +441,7 @@ def compile_system(model, geometry) -> CompiledSystem:
     reactions = _reaction_processes(model, disc, species_index, present)
     diffusion = _diffusion_processes(model, disc, species_index, present)
     n_pools = disc.n_elements * len(species_index)
-    dep_ptr, dep_proc = _dependencies(n_pools, reactions["rx_reac_ptr"], reactions["rx_reac_pool"],
-                                      diffusion["df_pool"])
+    _compact_indices(reactions, diffusion, n_pools)
     return CompiledSystem(
         species_names=tuple(model.species_names),
         n_volume=disc.n_volume,
@@ -392,8 +451,6 @@ def compile_system(model, geometry) -> CompiledSystem:
         compartment_elements=disc.compartment_elements,
         patch_elements=disc.patch_elements,
         discretization=disc,
-        dep_ptr=dep_ptr,
-        dep_proc=dep_proc,
         model_hash=model.hash(),
         **reactions,
         **diffusion,

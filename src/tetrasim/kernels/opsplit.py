@@ -89,8 +89,9 @@ def ssa_operator(h, seed, run, step, order, cluster_ptr, cluster_key, counts, cl
     """
     n_touched = 0
     events = 0
-    for oc in range(len(order)):
-        c = order[oc]
+    natural = len(order) == 0  # an empty order means clusters 0, 1, 2, ...
+    for oc in range(len(cluster_key)):
+        c = oc if natural else order[oc]
         start, stop = cluster_ptr[c], cluster_ptr[c + 1]
         a0 = 0.0
         for p in range(start, stop):
@@ -178,8 +179,9 @@ def diffusion_operator(h, seed, run, step, order, df_pool, df_ptr, df_dest, df_r
     """
     n_moves = 0
     jumps = 0
-    for od in range(len(order)):
-        d = order[od]
+    natural = len(order) == 0  # an empty order means processes 0, 1, 2, ...
+    for od in range(len(df_pool)):
+        d = od if natural else order[od]
         pool = df_pool[d]
         n = counts[pool]
         if n <= 0:

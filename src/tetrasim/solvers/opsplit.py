@@ -12,6 +12,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from ..errors import SimulationError
+from ..compile.compiler import reorder_csr
 from ..kernels.opsplit import STREAM_WORDS, clear_touched, diffusion_operator, opsplit_steps, ssa_operator
 from .base import Solver
 
@@ -70,9 +71,10 @@ class OpSplitSolver(Solver):
         self.cluster_ptr, self.cluster_proc, self.cluster_key = reaction_clusters(c)
         self._local_reactions()
         n_clusters = len(self.cluster_key)
-        self.cluster_order = np.arange(n_clusters, dtype=np.int64)
-        # visit diffusing pools in memory order (any order gives the same result)
-        self.df_order = np.argsort(c.df_pool, kind="stable").astype(np.int64)
+        # Empty order arrays mean the natural order: clusters by element, diffusion by source pool
+        # (the compiler's order), which reads memory front to back. Any order gives the same result.
+        self.cluster_order = np.zeros(0, dtype=np.int64)
+        self.df_order = np.zeros(0, dtype=np.int64)
         if order_seed is not None:
             rng = np.random.default_rng(order_seed)
             self.cluster_order = rng.permutation(n_clusters).astype(np.int64)
@@ -84,8 +86,8 @@ class OpSplitSolver(Solver):
         self._touched = np.zeros(n_pools, dtype=bool)
         self._touched_list = np.zeros(n_pools, dtype=np.int64)
         # arrivals of one step: at most one entry per (pool, face) pair
-        self._move_dest = np.zeros(max(len(c.df_dest), 1), dtype=np.int64)
-        self._move_count = np.zeros(max(len(c.df_dest), 1), dtype=np.int64)
+        self._move_dest = np.zeros(max(len(c.df_dest), 1), dtype=np.int32 if c.n_pools < 2**31 else np.int64)
+        self._move_count = np.zeros(max(len(c.df_dest), 1), dtype=np.int32)
         self._stream = np.zeros(STREAM_WORDS, dtype=np.uint64)
         max_targets = int(np.diff(c.df_ptr).max()) if c.n_diffusions else 1
         self._split = np.zeros(max(max_targets, 1), dtype=np.int64)
@@ -93,18 +95,19 @@ class OpSplitSolver(Solver):
         self.parameters_changed()
 
     def _local_reactions(self) -> None:
-        """Copies of the reaction CSR arrays with processes renumbered in cluster order (locality)."""
+        """Reaction arrays in cluster order: the compiled ones when already so (volume-only models)."""
         c, order = self.compiled, self.cluster_proc
-
-        def gather(ptr, *values):
-            lengths = np.diff(ptr)[order]
-            new_ptr = np.zeros(len(order) + 1, np.int64)
-            np.cumsum(lengths, out=new_ptr[1:])
-            index = np.repeat(ptr[order], lengths) + (np.arange(new_ptr[-1]) - np.repeat(new_ptr[:-1], lengths))
-            return (new_ptr,) + tuple(np.ascontiguousarray(v[index]) for v in values)
-
-        self._reac_ptr, self._reac_pool, self._reac_count = gather(c.rx_reac_ptr, c.rx_reac_pool, c.rx_reac_count)
-        self._upd_ptr, self._upd_pool, self._upd_delta = gather(c.rx_upd_ptr, c.rx_upd_pool, c.rx_upd_delta)
+        if np.array_equal(order, np.arange(len(order))):
+            self._reac_ptr, self._reac_pool, self._reac_count = c.rx_reac_ptr, c.rx_reac_pool, c.rx_reac_count
+            self._upd_ptr, self._upd_pool, self._upd_delta = c.rx_upd_ptr, c.rx_upd_pool, c.rx_upd_delta
+            self._rate_view = None  # use the runtime rates directly
+            self._rate = self.runtime.rx_rate
+            return
+        self._reac_ptr, self._reac_pool, self._reac_count = reorder_csr(order, c.rx_reac_ptr, c.rx_reac_pool,
+                                                                         c.rx_reac_count)
+        self._upd_ptr, self._upd_pool, self._upd_delta = reorder_csr(order, c.rx_upd_ptr, c.rx_upd_pool,
+                                                                      c.rx_upd_delta)
+        self._rate_view = order
         self._rate = np.zeros(len(order))
 
     @property
@@ -113,7 +116,8 @@ class OpSplitSolver(Solver):
         return self._tau
 
     def parameters_changed(self) -> None:
-        self._rate[:] = self.runtime.rx_rate[self.cluster_proc]
+        if self._rate_view is not None:
+            self._rate[:] = self.runtime.rx_rate[self._rate_view]
         total = self.runtime.df_total
         largest = float(total.max()) if len(total) else 0.0
         tau = 1.0 / largest if largest > 0 else np.inf
@@ -139,8 +143,8 @@ class OpSplitSolver(Solver):
         t, step = opsplit_steps(
             t, t_stop, self._tau, run_state["step"], max_steps, seed, np.uint64(run_state["run"]), self.cluster_order,
             self.df_order, self.cluster_ptr, self.cluster_key, counts, rt.clamped, self._rate,
-            self._reac_ptr, self._reac_pool, self._reac_count, self._upd_ptr, self._upd_pool, self._upd_delta, c.df_pool,
-            c.df_ptr, c.df_dest, rt.df_rate, rt.df_total, self._propensity, self._occ_integral, self._occ_last,
+            self._reac_ptr, self._reac_pool, self._reac_count, self._upd_ptr, self._upd_pool, self._upd_delta,
+            c.df_pool, c.df_ptr, c.df_dest, rt.df_rate, rt.df_total, self._propensity, self._occ_integral, self._occ_last,
             self._touched, self._touched_list, self._move_dest, self._move_count, self._stream, self._split,
             self.stats)
         run_state["step"] = step
