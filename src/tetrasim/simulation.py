@@ -113,7 +113,8 @@ class Simulation:
         self.geometry = geometry
         self.compiled = compile_system(model, geometry)
         c = self.compiled
-        self.runtime = Runtime(rx_rate=c.rx_rate, df_rate=c.df_rate, df_total=c.df_total,
+        df_rate = c.df_rate
+        self.runtime = Runtime(rx_rate=c.rx_rate, df_rate=df_rate, df_total=c.leaving_rates(df_rate),
                                clamped=np.zeros(c.n_pools, dtype=bool))
         self._rule_k = np.array([r.k for r in c.reaction_rules], dtype=np.float64)
         self._diffusion_coefficient = np.array([r.coefficient for r in c.diffusion_rules], dtype=np.float64)

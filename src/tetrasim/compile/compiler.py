@@ -99,8 +99,11 @@ class CompiledSystem:
     @property
     def df_total(self) -> np.ndarray:
         """Per-molecule leaving rate (1/s) of each diffusion process."""
-        rate = self.df_rate
-        return np.add.reduceat(rate, self.df_ptr[:-1]) if len(rate) else np.zeros(len(self.df_pool))
+        return self.leaving_rates(self.df_rate)
+
+    def leaving_rates(self, df_rate: np.ndarray) -> np.ndarray:
+        """Sum of ``df_rate`` over each diffusion process's targets."""
+        return np.add.reduceat(df_rate, self.df_ptr[:-1]) if len(df_rate) else np.zeros(len(self.df_pool))
 
     @cached_property
     def _dependency_graph(self) -> tuple[np.ndarray, np.ndarray]:
@@ -387,8 +390,11 @@ def _pack_diffusion(rules, proc_rule, proc_pool, target_counts, dests, geoms, S)
     df_rule = cat(proc_rule, np.int64)
     df_pool = cat(proc_pool, np.int64)
     counts = cat(target_counts, np.int64)
-    dest = cat(dests, np.int64)
+    largest_dest = max((int(d.max()) for d in dests if len(d)), default=0)
+    dest = cat(dests, np.int32 if largest_dest < 2**31 else np.int64)  # pool ids
     geom = cat(geoms, np.float64)
+    for parts in (proc_rule, proc_pool, target_counts, dests, geoms):
+        parts.clear()  # drop the per-rule pieces before the reordered copies are made (peak memory)
     # Processes in source-pool order (element-major), so a solver sweeping the mesh reads
     # every diffusion array front to back.
     old_ptr = np.zeros(len(counts) + 1, np.int64)
