@@ -170,14 +170,13 @@ def _binomial_from_uniform(m, p, u):
 
 @njit(cache=True)
 def diffusion_operator(h, seed, run, step, order, df_pool, df_ptr, df_dest, df_rate, df_total, counts, clamped,
-                       occ_integral, touched, move_dest, move_count, stream, split_out):
+                       occ_integral, touched, incoming, stream, split_out):
     """Binomial diffusion of every (element, species) over h, applied synchronously. Returns jumps.
 
     Each pool draws from its own count only, so leaving molecules are taken off their source at
-    once, while arrivals wait in the move list until every pool has drawn (a molecule moves at
-    most one face per step).
+    once, while arrivals wait in ``incoming`` (one small integer per pool, zero between steps)
+    until every pool has drawn: a molecule moves at most one face per step.
     """
-    n_moves = 0
     jumps = 0
     natural = len(order) == 0  # an empty order means processes 0, 1, 2, ...
     for od in range(len(df_pool)):
@@ -226,9 +225,7 @@ def diffusion_operator(h, seed, run, step, order, df_pool, df_ptr, df_dest, df_r
             counts[pool] -= leaving
         if stop - start == 1:
             if not clamped[df_dest[start]]:
-                move_dest[n_moves] = df_dest[start]
-                move_count[n_moves] = leaving
-                n_moves += 1
+                incoming[df_dest[start]] += leaving
             continue
         if leaving == 1:
             target = u_split * df_total[d]
@@ -239,9 +236,7 @@ def diffusion_operator(h, seed, run, step, order, df_pool, df_ptr, df_dest, df_r
                     chosen = e
                     break
             if not clamped[df_dest[chosen]]:
-                move_dest[n_moves] = df_dest[chosen]
-                move_count[n_moves] = 1
-                n_moves += 1
+                incoming[df_dest[chosen]] += 1
             continue
         if not streaming:
             _continue_stream(stream, seed, run, step, pool, PURPOSE_LEAVE)
@@ -249,12 +244,13 @@ def diffusion_operator(h, seed, run, step, order, df_pool, df_ptr, df_dest, df_r
         for k in range(stop - start):
             dest = df_dest[start + k]
             if split_out[k] > 0 and not clamped[dest]:
-                move_dest[n_moves] = dest
-                move_count[n_moves] = split_out[k]
-                n_moves += 1
+                incoming[dest] += split_out[k]
     # arrivals: every draw above saw the counts of the start of the step
-    for i in range(n_moves):
-        counts[move_dest[i]] += move_count[i]
+    if jumps > 0:
+        for pool in range(len(incoming)):
+            if incoming[pool] != 0:
+                counts[pool] += incoming[pool]
+                incoming[pool] = 0
     return jumps
 
 
@@ -267,7 +263,7 @@ def clear_touched(touched, touched_list, n_touched):
 @njit(cache=True)
 def opsplit_steps(t, t_stop, tau, step, max_steps, seed, run, cluster_order, df_order, cluster_ptr, cluster_key, counts, clamped, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count, rx_upd_ptr,
                   rx_upd_pool, rx_upd_delta, df_pool, df_ptr, df_dest, df_rate, df_total, propensity, occ_integral,
-                  occ_last, touched, touched_list, move_dest, move_count, stream, split_out, stats):
+                  occ_last, touched, touched_list, incoming, stream, split_out, stats):
     """Take steps of length ≤ tau from t until t_stop exactly (or max_steps). Returns (t, step).
 
     ``stats`` accumulates [reaction events, diffusion jumps, steps].
@@ -284,7 +280,7 @@ def opsplit_steps(t, t_stop, tau, step, max_steps, seed, run, cluster_order, df_
                                          rx_upd_ptr, rx_upd_pool, rx_upd_delta, propensity, occ_integral, occ_last,
                                          touched, touched_list, stream)
         jumps = diffusion_operator(h, seed, run, step, df_order, df_pool, df_ptr, df_dest, df_rate, df_total,
-                                   counts, clamped, occ_integral, touched, move_dest, move_count, stream, split_out)
+                                   counts, clamped, occ_integral, touched, incoming, stream, split_out)
         clear_touched(touched, touched_list, n_touched)
         stats[0] += events
         stats[1] += jumps

@@ -84,10 +84,9 @@ class OpSplitSolver(Solver):
         self._occ_integral = np.zeros(n_pools)
         self._occ_last = np.zeros(n_pools)
         self._touched = np.zeros(n_pools, dtype=bool)
-        self._touched_list = np.zeros(n_pools, dtype=np.int64)
-        # arrivals of one step: at most one entry per (pool, face) pair
-        self._move_dest = np.zeros(max(len(c.df_dest), 1), dtype=np.int32 if c.n_pools < 2**31 else np.int64)
-        self._move_count = np.zeros(max(len(c.df_dest), 1), dtype=np.int32)
+        self._touched_list = np.zeros(n_pools, dtype=np.int32 if n_pools < 2**31 else np.int64)
+        # arrivals of one step, per pool; a step moves far fewer than 2**31 molecules into one pool
+        self._incoming = np.zeros(n_pools, dtype=np.int32)
         self._stream = np.zeros(STREAM_WORDS, dtype=np.uint64)
         max_targets = int(np.diff(c.df_ptr).max()) if c.n_diffusions else 1
         self._split = np.zeros(max(max_targets, 1), dtype=np.int64)
@@ -130,10 +129,8 @@ class OpSplitSolver(Solver):
 
     def bytes_per_pool(self) -> float:
         """Solver working memory per (element, species) pool, counts included."""
-        per_pool = (self._occ_integral, self._occ_last, self._touched, self._touched_list)
-        n_pools = max(self.compiled.n_pools, 1)
-        moves = (self._move_dest.nbytes + self._move_count.nbytes) / n_pools
-        return sum(a.itemsize for a in per_pool) + np.dtype(self.state_dtype).itemsize + moves
+        per_pool = (self._occ_integral, self._occ_last, self._touched, self._touched_list, self._incoming)
+        return sum(a.itemsize for a in per_pool) + np.dtype(self.state_dtype).itemsize
 
     def _steps(self, run_state, counts, t, t_stop, max_steps):
         if self.profile:
@@ -145,7 +142,7 @@ class OpSplitSolver(Solver):
             self.df_order, self.cluster_ptr, self.cluster_key, counts, rt.clamped, self._rate,
             self._reac_ptr, self._reac_pool, self._reac_count, self._upd_ptr, self._upd_pool, self._upd_delta,
             c.df_pool, c.df_ptr, c.df_dest, rt.df_rate, rt.df_total, self._propensity, self._occ_integral, self._occ_last,
-            self._touched, self._touched_list, self._move_dest, self._move_count, self._stream, self._split,
+            self._touched, self._touched_list, self._incoming, self._stream, self._split,
             self.stats)
         run_state["step"] = step
         return t
@@ -171,7 +168,7 @@ class OpSplitSolver(Solver):
             middle = time.perf_counter()
             jumps = diffusion_operator(
                 h, seed, run, step, self.df_order, c.df_pool, c.df_ptr, c.df_dest, rt.df_rate, rt.df_total, counts,
-                rt.clamped, self._occ_integral, self._touched, self._move_dest, self._move_count, self._stream,
+                rt.clamped, self._occ_integral, self._touched, self._incoming, self._stream,
                 self._split)
             end = time.perf_counter()
             clear_touched(self._touched, self._touched_list, n_touched)
