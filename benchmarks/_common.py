@@ -145,8 +145,9 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str
 
     align = [numeric(i) for i in range(len(headers))]
     line = lambda values: "| " + " | ".join(  # noqa: E731
-        v.rjust(w) if a else v.ljust(w) for v, w, a in zip(values, widths, align)) + " |"
-    rule = "|" + "|".join(("-" * (w + 1) + ":") if a else ("-" * (w + 2)) for w, a in zip(widths, align)) + "|"
+        v.rjust(w) if a else v.ljust(w) for v, w, a in zip(values, widths, align, strict=True)) + " |"
+    rule = "|" + "|".join(("-" * (w + 1) + ":") if a else ("-" * (w + 2))
+                          for w, a in zip(widths, align, strict=True)) + "|"
     return "\n".join([line(headers), rule] + [line(r) for r in cells])
 
 

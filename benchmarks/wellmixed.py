@@ -168,48 +168,53 @@ def _tetrasim_simulation(network: Network, seed: int):
     geometry = ts.WellMixed()
     geometry.compartment("cell", volume=network.volume, systems=["reactions"])
     sim = ts.Simulation(model, geometry, solver="wm-ssa", seed=seed, progress=False)
-    for name, count in zip(network.species, network.initial):
+    for name, count in zip(network.species, network.initial, strict=True):
         sim.set_count("cell", name, count)
     return sim, ts
 
 
-def _tetrasim_run(network: Network, span: float, seed: int) -> tuple[int, float, np.ndarray]:
-    """One run over [0, span], recording 3 time points. Returns (events, wall s, final counts)."""
+def _tetrasim_run(network: Network, span: float, seed: int) -> tuple[int, float, float, np.ndarray]:
+    """One run over [0, span], recording 3 time points. Returns (events, wall s, CPU s, final counts)."""
     sim, ts = _tetrasim_simulation(network, seed)
     sim.record(ts.Count(network.species[0], where="cell"), every=span / 2)
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     sim.run(span)
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, time.process_time() - start_cpu
     final = np.array([sim.get_count("cell", name) for name in network.species])
-    return sim.solver.events, wall, final
+    return sim.solver.events, wall, cpu, final
 
 
 def measure_tetrasim(network_name: str, seconds: float, repeats: int) -> dict:
     """Worker (fresh process): tetrasim events/s on ``network_name``."""
     network = NETWORKS[network_name]()
-    # warm-up (numba JIT or cache load) and pilot: simulated span giving about 2e5 events
+    # warm-up (numba JIT or cache load) and pilot: a simulated span giving about 2e5 events
     span = 1e-3
     while True:
-        events, wall, _ = _tetrasim_run(network, span, seed=10_000)
+        events, wall, _, _ = _tetrasim_run(network, span, seed=10_000)
         if events >= 200_000 or span > 1e6:
             break
         span *= max(2.0, min(100.0, 2e5 / max(events, 1)))
-    events, wall, _ = _tetrasim_run(network, span, seed=10_001)
+    events, wall, cpu, _ = _tetrasim_run(network, span, seed=10_001)
+    # a second pilot of about a quarter of the target, where fixed costs no longer skew the estimate
+    span *= 0.25 * seconds / max(cpu, 1e-6)
+    events, wall, cpu, _ = _tetrasim_run(network, span, seed=10_002)
     events_per_simulated_second = events / span
-    timed_span = span * seconds / max(wall, 1e-9)
+    timed_span = span * seconds / max(cpu, 1e-6)
     runs = [_tetrasim_run(network, timed_span, seed=i) for i in range(repeats)]
-    rates = [e / w for e, w, _ in runs]
-    return dict(span=timed_span, events=[e for e, _, _ in runs], walls=[w for _, w, _ in runs], rates=rates,
-                rate=statistics.median(rates), events_per_simulated_second=events_per_simulated_second,
-                peak_rss=peak_rss_mib())
+    events = [e for e, _, _, _ in runs]
+    return dict(span=timed_span, events=events, walls=[w for _, w, _, _ in runs],
+                cpus=[c for _, _, c, _ in runs],
+                rate=statistics.median(e / w for e, w, _, _ in runs),
+                rate_cpu=statistics.median(e / c for e, _, c, _ in runs),
+                events_per_simulated_second=events_per_simulated_second, peak_rss=peak_rss_mib())
 
 
 def expected_events(network_name: str, span: float, runs: int) -> dict:
     """Worker: mean and sd of the event count over [0, span] from tetrasim runs, and final counts."""
     network = NETWORKS[network_name]()
     results = [_tetrasim_run(network, span, seed=50_000 + i) for i in range(runs)]
-    events = np.array([e for e, _, _ in results], dtype=float)
-    finals = np.array([f for _, _, f in results], dtype=float)
+    events = np.array([r[0] for r in results], dtype=float)
+    finals = np.array([r[3] for r in results], dtype=float)
     return dict(mean=float(events.mean()), sd=float(events.std(ddof=1)) if runs > 1 else 0.0,
                 final_mean=finals.mean(axis=0), final_sd=finals.std(axis=0, ddof=1) if runs > 1 else None)
 
@@ -220,9 +225,9 @@ def gillespy2_available() -> bool:
 
 
 class _RusagePopen(subprocess.Popen):
-    """Popen that keeps the peak RSS of its child (os.wait4), for GillesPy2's simulation process."""
+    """Popen that keeps its child's resource usage (os.wait4): CPU time and peak RSS of GillesPy2's run."""
 
-    peak_kib = 0
+    last_usage = None
 
     def _try_wait(self, wait_flags):
         try:
@@ -230,8 +235,24 @@ class _RusagePopen(subprocess.Popen):
         except ChildProcessError:
             return self.pid, 0
         if pid == self.pid:
-            _RusagePopen.peak_kib = max(_RusagePopen.peak_kib, usage.ru_maxrss)
+            _RusagePopen.last_usage = usage
         return pid, status
+
+
+def _compiler_wrapper(flags: str) -> str:
+    """A directory holding a ``g++`` that adds ``flags`` (GillesPy2 1.8 compiles with no -O flag at all)."""
+    import shutil
+    import tempfile
+
+    real = shutil.which("g++")
+    if real is None:
+        raise RuntimeError("g++ not found")
+    folder = tempfile.mkdtemp(prefix="gxx-wrapper-")
+    path = os.path.join(folder, "g++")
+    with open(path, "w") as f:
+        f.write(f'#!/bin/sh\nexec {real} {flags} "$@"\n')
+    os.chmod(path, 0o755)
+    return folder
 
 
 def _gillespy2_model(network: Network):
@@ -241,7 +262,7 @@ def _gillespy2_model(network: Network):
     # c, c*A, c*A*B -- the same as tetrasim's (no reaction here has a repeated reactant).
     model = gillespy2.Model(name=f"bench_{network.name}", volume=1.0)
     species = {name: gillespy2.Species(name=name, initial_value=int(n), mode="discrete")
-               for name, n in zip(network.species, network.initial)}
+               for name, n in zip(network.species, network.initial, strict=True)}
     model.add_species(list(species.values()))
     model.timespan(np.linspace(0.0, 1.0, 3))  # replaced before each run
     for i, (reactants, products, k) in enumerate(network.reactions):
@@ -255,11 +276,19 @@ def _gillespy2_model(network: Network):
     return model
 
 
-def measure_gillespy2(network_name: str, seconds: float, repeats: int, events_per_simulated_second: float) -> dict:
-    """Worker (fresh process): GillesPy2 SSACSolver wall times; compile time reported separately."""
+def measure_gillespy2(network_name: str, seconds: float, repeats: int, events_per_simulated_second: float,
+                      cxxflags: str = "") -> dict:
+    """Worker (fresh process): GillesPy2 SSACSolver wall and CPU times.
+
+    The one-time C++ compilation is timed apart. Every run of GillesPy2's executable also pays
+    a set-up (building its reaction dependency graph, O(reactions^2 * species)), measured with
+    runs over a negligible span and subtracted: the rate reported is the simulation's alone.
+    """
     # GillesPy2 looks for `scons` on PATH and otherwise runs `python -m SCons` with the *resolved*
     # interpreter, which loses a virtual environment; put this environment's bin/ first on PATH.
     os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+    if cxxflags:
+        os.environ["PATH"] = _compiler_wrapper(cxxflags) + os.pathsep + os.environ["PATH"]
     import gillespy2
 
     network = NETWORKS[network_name]()
@@ -267,35 +296,86 @@ def measure_gillespy2(network_name: str, seconds: float, repeats: int, events_pe
     start = time.perf_counter()
     solver = gillespy2.SSACSolver(model=model)
     compile_seconds = time.perf_counter() - start
-    subprocess.Popen = _RusagePopen  # only the simulation runs from here on
+    subprocess.Popen = _RusagePopen  # only simulations run from here on
+    peak_kib = 0
 
     def run(span, seed):
+        nonlocal peak_kib
         solver.model.timespan(np.linspace(0.0, span, 3))
         start = time.perf_counter()
         result = solver.run(number_of_trajectories=1, seed=seed)
         wall = time.perf_counter() - start
-        return wall, np.array([result[0][name][-1] for name in network.species], dtype=float)
+        usage = _RusagePopen.last_usage
+        peak_kib = max(peak_kib, usage.ru_maxrss)
+        final = np.array([result[0][name][-1] for name in network.species], dtype=float)
+        return wall, usage.ru_utime + usage.ru_stime, final
 
-    overhead = statistics.median(run(1e-9, seed=1 + i)[0] for i in range(3))  # fixed per-run cost
-    span = 2e5 / events_per_simulated_second  # pilot: about 2e5 events
-    wall, _ = run(span, seed=7)
-    timed_span = span * seconds / max(wall - overhead, 1e-3)
+    # set-up: runs over a span with (almost surely) no event; one run if it is slow
+    setup = [run(1e-12, seed=1)]
+    while len(setup) < 3 and setup[0][0] < 10.0:
+        setup.append(run(1e-12, seed=1 + len(setup)))
+    setup_wall = statistics.median(w for w, _, _ in setup)
+    setup_cpu = statistics.median(c for _, c, _ in setup)
+    # pilot: about 2e5 events; then size the timed span so the simulation part takes ~`seconds`
+    # (and at least a quarter of the set-up, so that subtracting the set-up stays accurate)
+    span = 2e5 / events_per_simulated_second
+    _, cpu, _ = run(span, seed=7)
+    per_span = max(cpu - setup_cpu, 1e-3) / span
+    timed_span = max(seconds, 0.25 * setup_cpu) / per_span
     runs = [run(timed_span, seed=100 + i) for i in range(repeats)]
-    return dict(span=timed_span, walls=[w for w, _ in runs], wall=statistics.median(w for w, _ in runs),
-                finals=np.array([f for _, f in runs]), compile_seconds=compile_seconds, overhead=overhead,
-                peak_rss=_RusagePopen.peak_kib / 1024, version=gillespy2.__version__)
+    return dict(span=timed_span, walls=[w for w, _, _ in runs], cpus=[c for _, c, _ in runs],
+                wall=statistics.median(w for w, _, _ in runs), cpu=statistics.median(c for _, c, _ in runs),
+                setup_wall=setup_wall, setup_cpu=setup_cpu, finals=np.array([f for _, _, f in runs]),
+                compile_seconds=compile_seconds, peak_rss=peak_kib / 1024, version=gillespy2.__version__,
+                cxxflags=cxxflags)
 
 
 # ---------------------------------------------------------------------------------------- main
+def _verdict(met: bool | None) -> str:
+    return "not measured" if met is None else ("met" if met else "NOT met")
+
+
+def _gillespy2_row(name, network, ts_result, gp, expected, event_runs, target):
+    """Table row and detail line for one GillesPy2 build against tetrasim."""
+    sim_wall = max(gp["wall"] - gp["setup_wall"], 1e-9)
+    sim_cpu = max(gp["cpu"] - gp["setup_cpu"], 1e-9)
+    rate, rate_cpu = expected["mean"] / sim_wall, expected["mean"] / sim_cpu
+    ratio, ratio_cpu = ts_result["rate"] / rate, ts_result["rate_cpu"] / rate_cpu
+    build = f"`{gp['cxxflags']}`" if gp["cxxflags"] else "as shipped (no -O)"
+    z = ""
+    if expected["final_sd"] is not None:  # same model? GillesPy2's final counts against tetrasim's
+        sd = np.sqrt(expected["final_sd"] ** 2 * (1 + 1 / event_runs)) + 1.0
+        z = f"; final counts vs tetrasim's: max |z| over species = " \
+            f"{float(np.max(np.abs(gp['finals'].mean(axis=0) - expected['final_mean']) / sd)):.2f}"
+    detail = (f"- {name}, GillesPy2 {build}: span {gp['span']:.4g} s simulated, {expected['mean']:,.0f} ± "
+              f"{expected['sd']:,.0f} events (mean ± sd of {event_runs} tetrasim runs); wall "
+              f"{', '.join(f'{w:.3g}' for w in gp['walls'])} s, "
+              f"CPU {', '.join(f'{c:.3g}' for c in gp['cpus'])} s, "
+              f"minus a per-run set-up of {gp['setup_wall']:.3g} s wall / {gp['setup_cpu']:.3g} s CPU "
+              f"(with it: {expected['mean'] / gp['wall']:,.0f} events/s); C++ compile "
+              f"{gp['compile_seconds']:.1f} s (excluded); simulation process peak RSS "
+              f"{gp['peak_rss']:.0f} MiB{z}")
+    label, met = target
+    row = [f"{network.description}; GillesPy2 {build}", format_rate(ts_result["rate"]),
+           format_rate(ts_result["rate_cpu"]), format_rate(rate), format_rate(rate_cpu), f"{ratio:.1f}×",
+           f"{ratio_cpu:.1f}×", format_mib(ts_result["peak_rss"]), format_mib(gp["peak_rss"]),
+           f"{label}: {_verdict(met(ts_result['rate'], ratio))}"]
+    return row, detail
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", default="simple,random", help="comma-separated: simple, random")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per measurement (median reported)")
-    parser.add_argument("--seconds", type=float, default=2.0, help="target wall time of one timed run")
+    parser.add_argument("--seconds", type=float, default=2.0, help="target time of one timed run (s)")
     parser.add_argument("--event-runs", type=int, default=5,
                         help="tetrasim runs averaged for the expected event count of GillesPy2's span")
     parser.add_argument("--no-gillespy2", action="store_true", help="tetrasim only")
-    parser.add_argument("--quick", action="store_true", help="short runs (smoke test): --seconds 0.2 --repeats 1")
+    parser.add_argument("--gillespy2-cxxflags", action="append", default=None, metavar="FLAGS",
+                        help="also measure GillesPy2 built with these g++ flags, e.g. '-O3 -march=native' "
+                             "(repeatable; GillesPy2 1.8 builds with no optimisation flag by default)")
+    parser.add_argument("--quick", action="store_true",
+                        help="short runs (smoke test): --seconds 0.2 --repeats 1")
     args = parser.parse_args(argv)
     if args.quick:
         args.seconds, args.repeats, args.event_runs = 0.2, 1, 2
@@ -304,53 +384,54 @@ def main(argv=None) -> int:
     if unknown:
         parser.error(f"unknown model(s) {unknown}; choose from {sorted(NETWORKS)}")
     use_gillespy2 = not args.no_gillespy2 and gillespy2_available()
-    targets = {"simple": ("≥ 5× GillesPy2", lambda ts_rate, ratio: ratio is not None and ratio >= 5.0),
+    builds = [""] + list(args.gillespy2_cxxflags or [])
+    targets = {"simple": ("≥ 5× GillesPy2", lambda ts_rate, ratio: None if ratio is None else ratio >= 5.0),
                "random": ("≥ 3e6 events/s", lambda ts_rate, ratio: ts_rate >= 3e6)}
+    load_before = os.getloadavg()
 
     rows, details, extra = [], [], {}
     for name in names:
         network = NETWORKS[name]()
         print(f"[{name}] {network.description}: tetrasim ...", file=sys.stderr, flush=True)
         ts_result = run_isolated(measure_tetrasim, name, args.seconds, args.repeats)
-        gp_rate = ratio = gp_rss = None
-        details.append(f"- {name}: tetrasim span {ts_result['span']:.4g} s simulated, events "
+        details.append(f"- {name}, tetrasim: span {ts_result['span']:.4g} s simulated, events "
                        f"{', '.join(f'{e:,}' for e in ts_result['events'])}, wall "
-                       f"{', '.join(format_seconds(w) for w in ts_result['walls'])} s")
-        if use_gillespy2:
-            print(f"[{name}] GillesPy2 SSACSolver (compiling C++) ...", file=sys.stderr, flush=True)
+                       f"{', '.join(format_seconds(w) for w in ts_result['walls'])} s, CPU "
+                       f"{', '.join(format_seconds(c) for c in ts_result['cpus'])} s")
+        if not use_gillespy2:
+            label, met = targets[name]
+            rows.append([network.description, format_rate(ts_result["rate"]),
+                         format_rate(ts_result["rate_cpu"]),
+                         "n/a", "n/a", "n/a", "n/a", format_mib(ts_result["peak_rss"]), "n/a",
+                         f"{label}: {_verdict(met(ts_result['rate'], None))}"])
+            continue
+        for flags in builds:
+            print(f"[{name}] GillesPy2 SSACSolver, compiling C++ {flags or '(default flags)'} ...",
+                  file=sys.stderr, flush=True)
             gp = run_isolated(measure_gillespy2, name, args.seconds, args.repeats,
-                              ts_result["events_per_simulated_second"])
+                              ts_result["events_per_simulated_second"], flags)
             expected = run_isolated(expected_events, name, gp["span"], args.event_runs)
-            gp_rate = expected["mean"] / gp["wall"]
-            ratio = ts_result["rate"] / gp_rate
-            gp_rss = gp["peak_rss"]
             extra["gillespy2"] = gp["version"]
-            # same model? final counts of GillesPy2's runs against tetrasim's mean and sd
-            z = None
-            if expected["final_sd"] is not None:
-                sd = np.sqrt(expected["final_sd"] ** 2 * (1 + 1 / args.event_runs)) + 1.0
-                z = float(np.max(np.abs(gp["finals"].mean(axis=0) - expected["final_mean"]) / sd))
-            details.append(
-                f"- {name}: GillesPy2 span {gp['span']:.4g} s simulated, {expected['mean']:,.0f} ± "
-                f"{expected['sd']:,.0f} events (tetrasim, {args.event_runs} runs), wall "
-                f"{', '.join(f'{w:.3g}' for w in gp['walls'])} s (median {gp['wall']:.3g} s, of which "
-                f"{gp['overhead'] * 1e3:.0f} ms fixed per-run overhead); C++ compile {gp['compile_seconds']:.1f} s; "
-                f"simulation process peak RSS {gp['peak_rss']:.0f} MiB"
-                + (f"; final counts vs tetrasim: max |z| = {z:.2f}" if z is not None else ""))
-        label, met = targets[name]
-        rows.append([network.description, format_rate(ts_result["rate"]), format_rate(gp_rate),
-                     "n/a" if ratio is None else f"{ratio:.1f}×", format_mib(ts_result["peak_rss"]),
-                     f"{label}: {'met' if met(ts_result['rate'], ratio) else 'NOT met'}"])
+            row, detail = _gillespy2_row(name, network, ts_result, gp, expected, args.event_runs,
+                                         targets[name])
+            rows.append(row)
+            details.append(detail)
+    load_after = os.getloadavg()
+    extra["load average (1/5/15 min) before, after"] = \
+        f"{' '.join(f'{x:.2f}' for x in load_before)}; {' '.join(f'{x:.2f}' for x in load_after)}"
+
     print("## Well-mixed SSA\n")
     print("Machine:\n")
     print(machine_markdown(extra))
-    print(f"\nCommand: `{command_line()}` — median of {args.repeats} timed runs per cell.\n")
-    print(markdown_table(["model", "tetrasim events/s", "GillesPy2 events/s", "ratio", "tetrasim peak RSS (MiB)",
-                          "target"], rows))
+    print(f"\nCommand: `{command_line()}` — each number is the median of {args.repeats} timed runs.\n")
+    print(markdown_table(["model", "tetrasim events/s", "tetrasim events/CPU-s", "GillesPy2 events/s",
+                          "GillesPy2 events/CPU-s", "ratio", "ratio (CPU)", "tetrasim peak RSS (MiB)",
+                          "GillesPy2 peak RSS (MiB)", "target"], rows))
     print()
     print("\n".join(details))
     if not use_gillespy2:
-        why = "--no-gillespy2 given" if args.no_gillespy2 else "GillesPy2 is not installed in this environment"
+        why = ("--no-gillespy2 given" if args.no_gillespy2
+               else "GillesPy2 is not installed in this environment")
         print(f"\nNote: GillesPy2 columns are n/a ({why}). To compare, create the benchmark environment:\n"
               "    python -m venv .bench-env && .bench-env/bin/pip install -e \".[bench]\"\n"
               "    .bench-env/bin/python benchmarks/wellmixed.py")

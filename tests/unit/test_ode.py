@@ -29,7 +29,7 @@ from tetrasim.compile import compiler
 from tetrasim.compile.discretize import Discretization
 from tetrasim.errors import CapabilityError, SimulationError
 from tetrasim.kernels import reference
-from tetrasim.kernels.ode import ode_rhs
+from tetrasim.kernels.ode import bicgstab_jacobi, ode_rhs
 from tetrasim.solvers.base import Runtime
 from tetrasim.solvers.ode import ODESolver
 from tetrasim.units import AVOGADRO
@@ -49,8 +49,6 @@ class _FakeMesh:
 
     is_mesh = True
     rois: dict = {}
-    compartments: dict = {}  # duck-typed geometry; the chain's discretization is given directly
-    patches: dict = {}
     compartments: dict = {}  # only looked at by compile_system's input check
     patches: dict = {}
 
@@ -225,6 +223,24 @@ def test_jacobian_pattern_sums_duplicate_slots():
     assert solver.jacobian(y).nnz == 4  # no structural entries in the catalyst's own row
 
 
+def test_bicgstab_kernel_solves_newton_systems():
+    """The Krylov kernel meets its residual target on I - c J of a diffusion chain."""
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(3)
+    n = 500
+    off = rng.uniform(1.0, 100.0, n - 1)
+    jac = sp.diags([off, -np.r_[off, 0] - np.r_[0, off], off], [-1, 0, 1], format="csr")
+    b = rng.standard_normal(n)
+    for c in (1e-3, 1e-1, 10.0):
+        matrix = (sp.eye(n) - c * jac).tocsr()
+        x = np.zeros(n)
+        iterations = bicgstab_jacobi(matrix.indptr, matrix.indices, matrix.data, 1 / matrix.diagonal(), b, x,
+                                     1e-10, 1000)
+        assert iterations > 0
+        assert np.linalg.norm(b - matrix @ x) <= 1e-10 * np.linalg.norm(b)
+
+
 # ---------------------------------------------------------------------------- analytic solutions
 def run_wm(model, geom, initial, t_end, every, record="A", **options):
     sim = ts.Simulation(model, geom, solver="wm-ode", rtol=RTOL, **options)
@@ -358,8 +374,8 @@ def test_progress_reports_end_time():
     solver = make_solver(model, geom)
     seen = []
     counts = np.array([100.0, 0, 0])
-    solver.advance(None, counts, 0.0, 2.0, np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 0)),
-                   seen.append)
+    none = np.zeros(0, np.int64)
+    solver.advance(None, counts, 0.0, 2.0, np.zeros(0), none, none, np.zeros((0, 0)), seen.append)
     assert seen and seen[-1] == 2.0
     assert abs(counts[0] - 100 * math.exp(-2.0)) < 1e-3
 
@@ -372,6 +388,8 @@ def test_options_are_checked():
         ts.Simulation(model, geom, solver="wm-ode", method="euler")
     with pytest.raises(SimulationError, match="rtol"):
         ts.Simulation(model, geom, solver="wm-ode", rtol=-1)
+    with pytest.raises(CapabilityError, match="linear_solver"):
+        ts.Simulation(model, geom, solver="wm-ode", linear_solver="cholesky")
     with pytest.raises(SimulationError, match="atol"):
         ts.Simulation(model, geom, solver="wm-ode", atol=0)
     sim = ts.Simulation(model, geom, solver="Wmrk4")  # STEPS alias
@@ -389,14 +407,18 @@ def rate_matrix(c) -> np.ndarray:
     return rate
 
 
-def test_diffusion_three_element_chain_matches_matrix_exponential(fake_mesh):
+@pytest.mark.parametrize(("method", "linear_solver"),
+                         [("BDF", "direct"), ("BDF", "krylov"), ("Radau", "krylov")])
+def test_diffusion_three_element_chain_matches_matrix_exponential(fake_mesh, method, linear_solver):
     """Linear system: y(t) = expm(K t) y0 exactly; total conserved; equilibrium counts ∝ volume."""
     volumes = np.array([1e-21, 2e-21, 0.5e-21])
     model = ts.Model()
     model.species("A")
     model.volume_system("v").diffusion("A", 1e-12)
     geometry = fake_mesh(chain(volumes))
-    sim = ts.Simulation(model, geometry, solver="ode", rtol=RTOL)
+    sim = ts.Simulation(model, geometry, solver="ode", rtol=RTOL, method=method,
+                        linear_solver=linear_solver)
+    assert sim.solver.linear_solver == linear_solver
     sim.set_count(ts.Tet(0), "A", 3000)
     rec = sim.record(ts.Count("A", where="cyto", per_element=True), every=0.01)
     res = sim.run(0.5)
@@ -434,7 +456,8 @@ def test_clamped_tet_feeds_chain(fake_mesh):
     assert np.all(np.abs(data[-1] - 500.0) < 1.0)  # nearly filled up to the clamp
 
 
-def test_reaction_diffusion_chain_conserves_atoms(fake_mesh):
+@pytest.mark.parametrize("linear_solver", ["direct", "krylov"])
+def test_reaction_diffusion_chain_conserves_atoms(fake_mesh, linear_solver):
     """A + B <-> C on a chain with A, C diffusing: A + C and B + C totals are invariants."""
     n = 200
     model = ts.Model()
@@ -443,7 +466,8 @@ def test_reaction_diffusion_chain_conserves_atoms(fake_mesh):
     v.reaction("A + B <-> C", kf=1e8, kb=10.0)
     v.diffusion("A", 1e-12)
     v.diffusion("C", 5e-13)
-    sim = ts.Simulation(model, fake_mesh(chain(np.full(n, 1e-21))), solver="ode", rtol=1e-8)
+    sim = ts.Simulation(model, fake_mesh(chain(np.full(n, 1e-21))), solver="ode", rtol=1e-8,
+                         linear_solver=linear_solver)
     sim.set_count(ts.Tet(np.arange(10)), "A", 5000)
     sim.set_count("cyto", "B", 20000)
     rec_a = sim.record(ts.Count("A", where="cyto"), every=1e-3)

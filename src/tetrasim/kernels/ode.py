@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["ode_rhs", "ode_jacobian", "jacobian_slots", "reaction_rates"]
+__all__ = ["ode_rhs", "ode_jacobian", "jacobian_slots", "reaction_rates", "bicgstab_jacobi"]
 
 
 @njit(cache=True, inline="always")
@@ -169,3 +169,84 @@ def ode_jacobian(y, clamped, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count, 
             if not clamped[df_dest[e]]:
                 data[slot_index[k]] += df_rate[e]
             k += 1
+
+
+@njit(cache=True)
+def _csr_matvec(indptr, indices, data, x, out):
+    for i in range(len(indptr) - 1):
+        acc = 0.0
+        for k in range(indptr[i], indptr[i + 1]):
+            acc += data[k] * x[indices[k]]
+        out[i] = acc
+
+
+@njit(cache=True)
+def bicgstab_jacobi(indptr, indices, data, inverse_diagonal, b, x, rtol, max_iterations):
+    """Solve ``A x = b`` (A in CSR, real) by Jacobi-preconditioned BiCGSTAB, in place in ``x``.
+
+    Starts from ``x``; stops when ``|b - A x| <= rtol |b|`` (2-norm). Returns the iterations
+    used, -1 on breakdown, -2 without convergence (``x`` then holds the last iterate). No BLAS:
+    single-threaded by construction, so it behaves the same on a busy node and under MPI.
+    """
+    n = len(b)
+    r = np.empty(n)
+    _csr_matvec(indptr, indices, data, x, r)
+    b_norm = 0.0
+    for i in range(n):
+        r[i] = b[i] - r[i]
+        b_norm += b[i] * b[i]
+    b_norm = np.sqrt(b_norm)
+    if b_norm == 0.0:
+        x[:] = 0.0
+        return 0
+    target = rtol * b_norm
+    r_hat = r.copy()
+    p = np.zeros(n)
+    v = np.zeros(n)
+    p_hat = np.empty(n)
+    s_hat = np.empty(n)
+    t = np.empty(n)
+    rho_old = alpha = omega = 1.0
+    for iteration in range(max_iterations):
+        rho = 0.0
+        for i in range(n):
+            rho += r_hat[i] * r[i]
+        if rho == 0.0 or omega == 0.0:
+            return -1
+        beta = (rho / rho_old) * (alpha / omega)
+        for i in range(n):
+            p[i] = r[i] + beta * (p[i] - omega * v[i])
+            p_hat[i] = inverse_diagonal[i] * p[i]
+        _csr_matvec(indptr, indices, data, p_hat, v)
+        denominator = 0.0
+        for i in range(n):
+            denominator += r_hat[i] * v[i]
+        if denominator == 0.0:
+            return -1
+        alpha = rho / denominator
+        s_norm = 0.0
+        for i in range(n):
+            r[i] -= alpha * v[i]  # r now holds s
+            s_norm += r[i] * r[i]
+        if np.sqrt(s_norm) <= target:
+            for i in range(n):
+                x[i] += alpha * p_hat[i]
+            return iteration + 1
+        for i in range(n):
+            s_hat[i] = inverse_diagonal[i] * r[i]
+        _csr_matvec(indptr, indices, data, s_hat, t)
+        tt = 0.0
+        ts = 0.0
+        for i in range(n):
+            tt += t[i] * t[i]
+            ts += t[i] * r[i]
+        omega = ts / tt if tt > 0.0 else 0.0
+        r_norm = 0.0
+        for i in range(n):
+            x[i] += alpha * p_hat[i] + omega * s_hat[i]
+            r[i] -= omega * t[i]
+            r_norm += r[i] * r[i]
+        if np.sqrt(r_norm) <= target:
+            return iteration + 1
+        rho_old = rho
+    return -2

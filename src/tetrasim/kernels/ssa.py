@@ -5,6 +5,14 @@ CSR targets). Selection uses a partial-sums binary tree over process propensitie
 select and update, with no accumulated round-off (every internal node is recomputed from its
 two children). After an event, only processes that read a changed pool are recomputed
 (dependency graph from the compiler).
+
+Performance notes (see docs/benchmarks.md, "Well-mixed SSA"): a reaction event refreshes each
+dependent process once (:func:`reaction_dependents`, the union over the pools it changes,
+built once per solver), a leaf whose propensity did not change is not written, and a leaf
+update carries the running sum up the tree in a register (``value + sibling``). None of this
+changes a single bit of a trajectory: every internal node is still the IEEE sum of its two
+children (addition is commutative), and the tree is a function of its leaves alone, so the
+same seed gives the same events as the straightforward kernel.
 """
 
 from __future__ import annotations
@@ -16,7 +24,8 @@ from numba import njit
 
 from .rng import uniform, uniform_open
 
-__all__ = ["tree_size", "build_tree", "ssa_advance", "propensities"]
+__all__ = ["tree_size", "build_tree", "ssa_advance", "ssa_advance_dependents", "reaction_dependents",
+           "propensities"]
 
 
 def tree_size(n_processes: int) -> int:
@@ -32,11 +41,13 @@ def _reaction_propensity(p, counts, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_
     for e in range(rx_reac_ptr[p], rx_reac_ptr[p + 1]):
         n = counts[rx_reac_pool[e]]
         nu = rx_reac_count[e]
-        for j in range(nu):  # falling factorial n (n-1) ... (n-nu+1), STEPS convention
-            a *= n - j
-        if a <= 0.0:
-            return 0.0
-    return a
+        if nu == 1:
+            a *= n
+        else:
+            for j in range(nu):  # falling factorial n (n-1) ... (n-nu+1), STEPS convention
+                a *= n - j
+    # one exit (cheaper once inlined); counts are finite, so a zero factor leaves a zero product
+    return 0.0 if a <= 0.0 else a
 
 
 @njit(cache=True)
@@ -62,10 +73,12 @@ def build_tree(leaves, tree):
 def _set_leaf(tree, size, p, value):
     node = size + p
     tree[node] = value
-    node //= 2
-    while node >= 1:
-        tree[node] = tree[2 * node] + tree[2 * node + 1]
-        node //= 2
+    while node > 1:
+        # parent = left + right; IEEE addition is commutative, so value + sibling is that sum
+        # exactly, and keeping it in a register avoids a store-to-load round trip per level
+        value = value + tree[node ^ 1]
+        node >>= 1
+        tree[node] = value
 
 
 @njit(cache=True, inline="always")
@@ -91,7 +104,45 @@ def _refresh_pool(pool, counts, tree, size, dep_ptr, dep_proc, rx_rate, rx_reac_
             a = _reaction_propensity(p, counts, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count)
         else:
             a = counts[df_pool[p - n_rx]] * df_total[p - n_rx]
-        _set_leaf(tree, size, p, a)
+        if a != tree[size + p]:  # the tree is a function of its leaves: an unchanged leaf changes nothing
+            _set_leaf(tree, size, p, a)
+
+
+@njit(cache=True)
+def reaction_dependents(n_processes, rx_upd_ptr, rx_upd_pool, dep_ptr, dep_proc):
+    """Per reaction, the processes that read a pool it changes, each once, ascending (CSR ``ptr, proc``).
+
+    The union over the reaction's updated pools of ``dep_proc[dep_ptr[pool]:dep_ptr[pool + 1]]``.
+    A pool that is clamped at run time keeps its count, so its dependents recompute to the
+    values they had and are skipped by the kernel; the lists therefore do not depend on clamps.
+    """
+    n_rx = len(rx_upd_ptr) - 1
+    stamp = np.full(max(n_processes, 1), -1, np.int64)
+    ptr = np.zeros(n_rx + 1, np.int64)
+    for r in range(n_rx):
+        n = 0
+        for e in range(rx_upd_ptr[r], rx_upd_ptr[r + 1]):
+            pool = rx_upd_pool[e]
+            for f in range(dep_ptr[pool], dep_ptr[pool + 1]):
+                p = dep_proc[f]
+                if stamp[p] != r:
+                    stamp[p] = r
+                    n += 1
+        ptr[r + 1] = ptr[r] + n
+    proc = np.empty(ptr[n_rx], np.int64)
+    stamp[:] = -1
+    for r in range(n_rx):
+        i = ptr[r]
+        for e in range(rx_upd_ptr[r], rx_upd_ptr[r + 1]):
+            pool = rx_upd_pool[e]
+            for f in range(dep_ptr[pool], dep_ptr[pool + 1]):
+                p = dep_proc[f]
+                if stamp[p] != r:
+                    stamp[p] = r
+                    proc[i] = p
+                    i += 1
+        proc[ptr[r]:ptr[r + 1]] = np.sort(proc[ptr[r]:ptr[r + 1]])
+    return ptr, proc
 
 
 @njit(cache=True)
@@ -106,12 +157,28 @@ def ssa_advance(counts, clamped, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_cou
     finished). Stopping at any time is exact: the pending event is discarded and redrawn,
     which the memoryless exponential waiting time allows.
     """
+    rx_dep_ptr, rx_dep_proc = reaction_dependents(len(rx_rate) + len(df_pool), rx_upd_ptr, rx_upd_pool,
+                                                  dep_ptr, dep_proc)
+    return ssa_advance_dependents(
+        counts, clamped, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count, rx_upd_ptr, rx_upd_pool,
+        rx_upd_delta, df_pool, df_ptr, df_dest, df_rate, df_total, dep_ptr, dep_proc, rx_dep_ptr, rx_dep_proc,
+        tree, state, t_start, t_end, record_times, record_pools, record_columns, out, record_index,
+        max_events)
+
+
+@njit(cache=True)
+def ssa_advance_dependents(counts, clamped, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count, rx_upd_ptr,
+                           rx_upd_pool, rx_upd_delta, df_pool, df_ptr, df_dest, df_rate, df_total, dep_ptr,
+                           dep_proc, rx_dep_ptr, rx_dep_proc, tree, state, t_start, t_end, record_times,
+                           record_pools, record_columns, out, record_index, max_events):
+    """:func:`ssa_advance` with the per-reaction dependents (:func:`reaction_dependents`) precomputed."""
     size = len(tree) // 2
     n_rx = len(rx_rate)
     n_records = len(record_times)
     t = t_start
     events = 0
     k = record_index
+    next_check = min(record_times[k], t_end) if k < n_records else t_end
     while True:
         if events >= max_events:
             return t, k, events, False
@@ -120,12 +187,14 @@ def ssa_advance(counts, clamped, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_cou
             t_next = t - math.log(uniform_open(state)) / a0
         else:
             t_next = math.inf
-        while k < n_records and record_times[k] <= t_end and record_times[k] < t_next:
-            for j in range(len(record_pools)):
-                out[k, record_columns[j]] += counts[record_pools[j]]
-            k += 1
-        if t_next > t_end:
-            return t_end, k, events, True
+        if t_next >= next_check:  # a sample time or the end lies before the next event
+            while k < n_records and record_times[k] <= t_end and record_times[k] < t_next:
+                for j in range(len(record_pools)):
+                    out[k, record_columns[j]] += counts[record_pools[j]]
+                k += 1
+            if t_next > t_end:
+                return t_end, k, events, True
+            next_check = min(record_times[k], t_end) if k < n_records else t_end
         t = t_next
         # select, guarding against landing on a zero leaf through round-off
         while True:
@@ -139,11 +208,16 @@ def ssa_advance(counts, clamped, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_cou
                 pool = rx_upd_pool[e]
                 if not clamped[pool]:
                     counts[pool] += rx_upd_delta[e]
-            for e in range(rx_upd_ptr[p], rx_upd_ptr[p + 1]):
-                pool = rx_upd_pool[e]
-                if not clamped[pool]:
-                    _refresh_pool(pool, counts, tree, size, dep_ptr, dep_proc, rx_rate, rx_reac_ptr,
-                                  rx_reac_pool, rx_reac_count, df_pool, df_total)
+            # each process that reads a changed pool, once (written out here rather than through a
+            # helper: numba's IR inlining of a nested helper made this loop ~40 % slower)
+            for e in range(rx_dep_ptr[p], rx_dep_ptr[p + 1]):
+                q = rx_dep_proc[e]
+                if q < n_rx:
+                    a = _reaction_propensity(q, counts, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count)
+                else:
+                    a = counts[df_pool[q - n_rx]] * df_total[q - n_rx]
+                if a != tree[size + q]:
+                    _set_leaf(tree, size, q, a)
         else:
             d = p - n_rx
             source = df_pool[d]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..kernels.rng import seed_states
-from ..kernels.ssa import build_tree, propensities, ssa_advance, tree_size
+from ..kernels.ssa import build_tree, propensities, reaction_dependents, ssa_advance_dependents, tree_size
 from .base import Solver
 
 __all__ = ["SSASolver", "WellMixedSSASolver"]
@@ -27,6 +27,10 @@ class SSASolver(Solver):
         c = compiled
         self.n_processes = c.n_reactions + c.n_diffusions
         self._tree_size = tree_size(self.n_processes)
+        # per reaction, the processes to refresh after it fires (structure only: built once)
+        self._rx_dep_ptr, rx_dep_proc = reaction_dependents(self.n_processes, c.rx_upd_ptr, c.rx_upd_pool,
+                                                            c.dep_ptr, c.dep_proc)
+        self._rx_dep_proc = rx_dep_proc.astype(np.int32) if self.n_processes < 2**31 else rx_dep_proc
         self.events = 0
 
     def new_runs(self, seed, n_runs):
@@ -36,17 +40,18 @@ class SSASolver(Solver):
                 progress=None):
         c, rt = self.compiled, self.runtime
         leaves = np.zeros(self.n_processes)
-        propensities(counts, rt.rx_rate, c.rx_reac_ptr, c.rx_reac_pool, c.rx_reac_count, c.df_pool, rt.df_total,
+        propensities(counts, rt.rx_rate, c.rx_reac_ptr, c.rx_reac_pool, c.rx_reac_count, c.df_pool,
+                     rt.df_total,
                      leaves)
         tree = np.zeros(2 * self._tree_size)
         build_tree(leaves, tree)
         t, k = float(t_start), 0
         while True:
-            t_reached, k, events, finished = ssa_advance(
+            t_reached, k, events, finished = ssa_advance_dependents(
                 counts, rt.clamped, rt.rx_rate, c.rx_reac_ptr, c.rx_reac_pool, c.rx_reac_count, c.rx_upd_ptr,
-                c.rx_upd_pool, c.rx_upd_delta, c.df_pool, c.df_ptr, c.df_dest, rt.df_rate, rt.df_total, c.dep_ptr,
-                c.dep_proc, tree, run_state, t, float(t_end), record_times, record_pools, record_columns, out, k,
-                _CHUNK_EVENTS)
+                c.rx_upd_pool, c.rx_upd_delta, c.df_pool, c.df_ptr, c.df_dest, rt.df_rate, rt.df_total,
+                c.dep_ptr, c.dep_proc, self._rx_dep_ptr, self._rx_dep_proc, tree, run_state, t, float(t_end),
+                record_times, record_pools, record_columns, out, k, _CHUNK_EVENTS)
             self.events += events
             if progress is not None:
                 progress(t_reached)
