@@ -56,15 +56,26 @@ def _as_float_array(value, what: str) -> np.ndarray:
         raise SimulationError(f"{what}: expected a number of molecules, got {value!r}") from None
 
 
-def _spread_integer(total: int, weights: np.ndarray) -> np.ndarray:
-    """Split ``total`` molecules over elements in proportion to ``weights``, exactly (largest remainder)."""
+def _spread_integer(total: int, weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Split ``total`` molecules over elements in proportion to ``weights``, integer-exact.
+
+    Each element gets the whole part of its share; the leftover molecules go to distinct
+    elements chosen with probability equal to their fractional parts (systematic sampling), so
+    every element ends within one molecule of its exact share and the expected count is
+    exactly proportional. (Handing the leftovers to the largest remainders instead would put
+    every molecule in the biggest tets whenever there is less than one per tet.)
+    """
     weights = np.asarray(weights, dtype=np.float64)
     share = total * weights / weights.sum()
     base = np.floor(share).astype(np.int64)
     remainder = int(total - base.sum())
     if remainder > 0:
-        order = np.argsort(-(share - base), kind="stable")
-        base[order[:remainder]] += 1
+        fraction = np.clip(share - base, 0.0, 1.0)
+        edges = np.cumsum(fraction)
+        edges *= remainder / edges[-1]  # the fractions sum to the remainder up to round-off
+        points = rng.random() + np.arange(remainder)
+        chosen = np.searchsorted(edges, points, side="right")
+        base[np.minimum(chosen, len(base) - 1)] += 1
     return base
 
 
@@ -130,6 +141,7 @@ class Simulation:
         self._run_states: list | None = None
         self.time = 0.0
         self._recorders: dict[str, Recorder] = {}
+        self._placements = 0  # set_count calls so far: keys their random placement
 
     # ------------------------------------------------------------------ locations
     def _select(self, where, species) -> tuple[np.ndarray, np.ndarray, int]:
@@ -204,11 +216,17 @@ class Simulation:
         total = float(total)
         self._check_counts(np.array([total]), species, where, integer)
         weights = self.compiled.measure[elements]
-        if integer:
-            values = _spread_integer(int(round(total)), weights)
-        else:
-            values = total * weights / weights.sum()
-        self._apply(pools, values)
+        if not integer:
+            self._apply(pools, total * weights / weights.sum())
+            return
+        # Reproducible placement: a stream per set_count call, derived from the seed.
+        self._placements += 1
+        rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0x5E7C0, self._placements]))
+        if self._states is None:
+            self._apply(pools, _spread_integer(int(round(total)), weights, rng))
+        else:  # every replicate gets its own placement
+            per_run = np.stack([_spread_integer(int(round(total)), weights, rng) for _ in range(self.n_runs)])
+            self._apply(pools, per_run)
 
     def _check_counts(self, values, species, where, integer: bool) -> None:
         if not np.all(np.isfinite(values)) or np.any(values < 0):
