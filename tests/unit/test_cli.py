@@ -29,7 +29,7 @@ def test_no_command_prints_help_and_fails(capsys):
 
 
 def test_demo_writes_results_and_figure(tmp_path, capsys):
-    assert main(["demo", "--runs", "3", "--out", str(tmp_path)]) == 0
+    assert main(["demo", "--model", "calcium-buffering", "--runs", "3", "--out", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
     h5_files = sorted(tmp_path.glob("*.h5"))
     png_files = sorted(tmp_path.glob("*.png"))
@@ -50,13 +50,15 @@ def test_demo_writes_results_and_figure(tmp_path, capsys):
 
 
 def test_demo_single_solver_without_plot(tmp_path):
-    assert main(["demo", "--runs", "2", "--solver", "Wmdirect", "--no-plot", "--out", str(tmp_path)]) == 0
+    assert main(["demo", "--model", "calcium-buffering", "--runs", "2", "--solver", "Wmdirect", "--no-plot",
+                 "--out", str(tmp_path)]) == 0
     assert [p.name for p in tmp_path.iterdir()] == ["tetrasim_demo_calcium_buffering_wm-ssa.h5"]
 
 
 def test_demo_is_reproducible_with_seed(tmp_path):
     for sub in ("a", "b"):
-        assert main(["demo", "--runs", "2", "--solver", "wm-ssa", "--no-plot", "--seed", "5",
+        assert main(["demo", "--model", "calcium-buffering", "--runs", "2", "--solver", "wm-ssa", "--no-plot",
+                     "--seed", "5",
                      "--out", str(tmp_path / sub)]) == 0
     first, second = (ts.load_results(tmp_path / sub / "tetrasim_demo_calcium_buffering_wm-ssa.h5")
                      for sub in ("a", "b"))
@@ -162,3 +164,10 @@ def test_readme_example_runs(tmp_path, monkeypatch, capsys):
     runpy.run_path(str(tmp_path / "example.py"), run_name="__main__")
     assert capsys.readouterr().out.startswith("(10, 51) ")
     assert ts.load_results(tmp_path / "buffering.h5").runs == 10
+
+
+def test_default_demo_is_the_astrocyte_photobleaching_model():
+    from tetrasim.demo import DEFAULT_DEMO, DEMOS
+
+    assert DEFAULT_DEMO == "astrocyte-frap"
+    assert DEMOS[DEFAULT_DEMO].solvers == ("ode",)
