@@ -12,6 +12,7 @@ import numpy as np
 
 from ..errors import GeometryError, did_you_mean
 from .mesh import TetMesh, _as_index_array, _sorted_unique
+from .wellmixed import _systems
 
 __all__ = ["MeshGeometry", "MeshCompartment", "MeshPatch", "DiffusionBoundary", "MeshROI"]
 
@@ -94,18 +95,6 @@ class MeshROI:
     @property
     def vertices(self) -> np.ndarray:
         return self.indices if self.kind == "vertices" else np.zeros(0, np.int64)
-
-
-def _systems(systems, what: str) -> list[str]:
-    if systems is None:
-        return []
-    if isinstance(systems, str):
-        return [systems]
-    names = [getattr(s, "name", s) for s in systems]
-    for name in names:
-        if not isinstance(name, str):
-            raise GeometryError(f"{what}: systems must be names of model systems, got {name!r}")
-    return names
 
 
 class MeshGeometry:

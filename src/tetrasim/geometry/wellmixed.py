@@ -35,6 +35,7 @@ def _positive(value, dims: str, what: str) -> float:
 
 
 def _systems(systems, what: str) -> list[str]:
+    """System names from names or system objects (shared with the mesh geometry)."""
     if systems is None:
         return []
     if isinstance(systems, str):

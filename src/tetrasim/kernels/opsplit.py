@@ -66,6 +66,17 @@ def _propensity(p, counts, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count):
 
 
 @njit(cache=True, inline="always")
+def _cluster_propensities(start, stop, counts, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count, propensity):
+    """Recompute the propensities of processes start..stop-1 (one cluster); returns their sum."""
+    a0 = 0.0
+    for p in range(start, stop):
+        a = _propensity(p, counts, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count)
+        propensity[p] = a
+        a0 += a
+    return a0
+
+
+@njit(cache=True, inline="always")
 def _touch(pool, t, counts, occ_integral, occ_last, touched, touched_list, n_touched):
     """Integrate the count of ``pool`` up to ``t`` before it changes; returns the new list size."""
     if touched[pool]:
@@ -93,11 +104,8 @@ def ssa_operator(h, seed, run, step, order, cluster_ptr, cluster_key, counts, cl
     for oc in range(len(cluster_key)):
         c = oc if natural else order[oc]
         start, stop = cluster_ptr[c], cluster_ptr[c + 1]
-        a0 = 0.0
-        for p in range(start, stop):
-            a = _propensity(p, counts, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count)
-            propensity[p] = a
-            a0 += a
+        a0 = _cluster_propensities(start, stop, counts, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count,
+                                   propensity)
         if a0 <= 0.0:
             continue
         u0, u1, _u2, _u3 = _first_block(seed, run, step, cluster_key[c], PURPOSE_SSA)
@@ -130,11 +138,8 @@ def ssa_operator(h, seed, run, step, order, cluster_ptr, cluster_key, counts, cl
                 if not clamped[pool]:
                     n_touched = _touch(pool, t, counts, occ_integral, occ_last, touched, touched_list, n_touched)
                     counts[pool] += rx_upd_delta[e]
-            a0 = 0.0
-            for p in range(start, stop):
-                a = _propensity(p, counts, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count)
-                propensity[p] = a
-                a0 += a
+            a0 = _cluster_propensities(start, stop, counts, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count,
+                                       propensity)
             if a0 <= 0.0:
                 break
     # close the occupancy integrals at h
