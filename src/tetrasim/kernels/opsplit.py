@@ -24,6 +24,7 @@ import numpy as np
 from numba import njit
 
 from .binomial import binomial, multinomial_split
+from .ssa import _reaction_propensity  # the one definition of a propensity (falling factorials)
 from .philox import (
     PURPOSE_LEAVE,
     PURPOSE_SSA,
@@ -54,23 +55,11 @@ __all__ = ["ssa_operator", "diffusion_operator", "clear_touched", "opsplit_steps
 
 
 @njit(cache=True, inline="always")
-def _propensity(p, counts, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count):
-    a = rx_rate[p]
-    for e in range(rx_reac_ptr[p], rx_reac_ptr[p + 1]):
-        n = counts[rx_reac_pool[e]]
-        for j in range(rx_reac_count[e]):
-            a *= n - j
-        if a <= 0.0:
-            return 0.0
-    return a
-
-
-@njit(cache=True, inline="always")
 def _cluster_propensities(start, stop, counts, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count, propensity):
     """Recompute the propensities of processes start..stop-1 (one cluster); returns their sum."""
     a0 = 0.0
     for p in range(start, stop):
-        a = _propensity(p, counts, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count)
+        a = _reaction_propensity(p, counts, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count)
         propensity[p] = a
         a0 += a
     return a0
