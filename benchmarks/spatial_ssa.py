@@ -78,19 +78,11 @@ def case_point(t_end: float) -> dict:
 
 def case_frap(t_end: float) -> dict:
     import tetrasim as ts
-    from tetrasim.examples_frap import DIFFUSION, ZSGREEN_CONC, frap_geometry
-    from tetrasim.geometry import MeshGeometry
+    from tetrasim.examples_frap import ZSGREEN_CONC, frap_geometry, frap_model
 
     _warm_up()
     g = frap_geometry("d0/3")
-    model = ts.Model()
-    model.species("ZsGreen", "Bleached")
-    cyt = model.volume_system("cyt")
-    cyt.diffusion("ZsGreen", DIFFUSION)
-    cyt.diffusion("Bleached", DIFFUSION)
-    geom = MeshGeometry(g.mesh)
-    geom.compartment("cytosol", tets=g.cytosol, systems=["cyt"])
-    geom.roi("bleach", tets=g.bleach)
+    model, geom = frap_model(g)
     start = time.perf_counter()
     sim = ts.Simulation(model, geom, solver="ssa", seed=1, progress=False)
     setup = time.perf_counter() - start

@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["run_frap", "frap_geometry", "FrapGeometry", "fit_recovery", "published_data_dir", "D0",
-           "GENERATED", "PUBLISHED"]
+__all__ = ["run_frap", "frap_geometry", "frap_model", "simulate_frap", "FrapGeometry", "fit_recovery",
+           "published_data_dir", "D0", "GENERATED", "PUBLISHED"]
 
 D0 = 378e-9  #: shaft width of the reference branchlet (m)
 ZSGREEN_CONC = 25e-6  #: M
@@ -151,10 +151,11 @@ class FrapResult:
         return self.bleach_counts / base
 
 
-def simulate_frap(geometry: FrapGeometry, solver: str = "ssa", runs: int = 1, t_end: float = 2.5,
-                  t_bleach: float = 1.0, dt: float = 3.6e-3, seed: int = 1, fraction: float = BLEACH_FRACTION,
-                  conc: float = ZSGREEN_CONC, progress=False, **options) -> FrapResult:
-    """Run the bleaching protocol on one geometry; return the recorded counts and the fitted τ."""
+def frap_model(geometry: FrapGeometry):
+    """The FRAP model (ZsGreen and bleached ZsGreen, both diffusing) and its mesh geometry.
+
+    Returns ``(model, geom)`` with compartment ``cytosol`` and ROIs ``bleach`` and ``node``.
+    """
     import tetrasim as ts
 
     from .geometry import MeshGeometry
@@ -168,6 +169,16 @@ def simulate_frap(geometry: FrapGeometry, solver: str = "ssa", runs: int = 1, t_
     geom.compartment("cytosol", tets=geometry.cytosol, systems=["cyt"])
     geom.roi("bleach", tets=geometry.bleach)
     geom.roi("node", tets=geometry.node)
+    return model, geom
+
+
+def simulate_frap(geometry: FrapGeometry, solver: str = "ssa", runs: int = 1, t_end: float = 2.5,
+                  t_bleach: float = 1.0, dt: float = 3.6e-3, seed: int = 1, fraction: float = BLEACH_FRACTION,
+                  conc: float = ZSGREEN_CONC, progress=False, **options) -> FrapResult:
+    """Run the bleaching protocol on one geometry; return the recorded counts and the fitted τ."""
+    import tetrasim as ts
+
+    model, geom = frap_model(geometry)
     sim = ts.Simulation(model, geom, solver=solver, seed=seed, progress=progress, **options)
     stochastic = getattr(sim.solver, "stochastic", True)
     if stochastic:
