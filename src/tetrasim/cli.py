@@ -100,7 +100,7 @@ def _line_in(error: BaseException, script: str) -> int | None:
 
 def _cmd_mesh_info(args) -> int:
     try:
-        from .geometry.quality import mesh_info
+        from .geometry.io import mesh_info
     except ImportError as error:
         raise CommandError(f"mesh-info is not available in this installation of tetrasim ({error})") from None
     if not os.path.exists(args.file):

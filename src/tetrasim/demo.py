@@ -244,7 +244,7 @@ def run_demo(out_dir=".", runs: int | None = None, solver: str | None = None, pl
     echo : callable or None
         Where progress lines go (``print`` by default, ``None`` for silence).
     """
-    from .solvers.base import canonical_solver_name
+    from .solvers.registry import canonical_solver_name
 
     if model not in DEMOS:
         raise SimulationError(f"no demo named {model!r}{did_you_mean(model, DEMOS)}; "

@@ -19,7 +19,8 @@ from .compile import compile_system
 from .errors import CapabilityError, SimulationError, did_you_mean
 from .recording.probes import Conc, Count, concentration_factor, resolve_where
 from .recording.results import RecordedSeries, Results
-from .solvers.base import Runtime, canonical_solver_name, get_solver_class
+from .solvers.base import Runtime
+from .solvers.registry import canonical_solver_name, get_solver_class
 from .units import AVOGADRO, rate_dims, to_si
 
 __all__ = ["Simulation", "Recorder"]

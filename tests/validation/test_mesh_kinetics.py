@@ -36,7 +36,7 @@ from scipy.stats import norm, poisson
 
 import tetrasim as ts
 from tetrasim.errors import CapabilityError
-from tetrasim.solvers.base import get_solver_class
+from tetrasim.solvers.registry import get_solver_class
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import meshes  # noqa: E402

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import GeometryError
-from .discretize import Discretization
+from .discretization import Discretization
 
 __all__ = ["discretize_mesh"]
 

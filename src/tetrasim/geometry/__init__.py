@@ -1,9 +1,9 @@
 """Geometry: well-mixed compartments and tetrahedral meshes with their regions."""
 
 from . import shapes
-from .io import load_mesh, save_mesh
+from .io import load_mesh, mesh_info, save_mesh
 from .mesh import TetMesh, parse_length_unit
-from .quality import mesh_info, tet_quality
+from .quality import tet_quality
 from .regions import DiffusionBoundary, MeshCompartment, MeshGeometry, MeshPatch, MeshROI
 from .wellmixed import WellMixed, WellMixedCompartment, WellMixedPatch
 

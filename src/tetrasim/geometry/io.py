@@ -28,9 +28,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import GeometryError, MeshFormatError
-from .mesh import TetMesh, parse_length_unit
+from .conventions import parse_length_unit
+from .mesh import TetMesh
 
-__all__ = ["load_mesh", "save_mesh", "FORMATS"]
+__all__ = ["load_mesh", "save_mesh", "mesh_info", "FORMATS"]
 
 FORMATS = {
     ".msh": "gmsh",
@@ -985,3 +986,27 @@ def save_mesh(mesh: TetMesh, path, *, format: str | None = None, length_unit="m"
     else:
         raise MeshFormatError(f"{path}: saving to {fmt} is not supported; use .npz or .msh")
     return path
+
+
+def mesh_info(path, length_unit="um", *, format=None) -> str:  # noqa: A002
+    """Load a mesh file and return its :func:`summary` (the ``tetrasim mesh-info`` command).
+
+    Parameters
+    ----------
+    path : str or Path
+        Mesh file (any format :func:`load_mesh` reads).
+    length_unit : str or float
+        Length unit of the file's coordinates; the report uses the same unit.
+    """
+    import warnings  # here, not at the top: only the mesh-info command needs them
+
+    from ..errors import GeometryWarning
+    from .quality import summary
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", GeometryWarning)
+        mesh = load_mesh(path, length_unit, format=format)
+    text = summary(mesh, length_unit)
+    for w in caught:
+        text += f"\nwarning: {w.message}"
+    return text

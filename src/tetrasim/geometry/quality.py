@@ -14,8 +14,9 @@ import warnings
 import numpy as np
 
 from ..errors import GeometryError, GeometryWarning
+from .conventions import FACE_VERTICES, parse_length_unit
 
-__all__ = ["signed_volumes", "tet_quality", "summary", "mesh_info"]
+__all__ = ["signed_volumes", "tet_quality", "summary"]
 
 #: Edges (pairs of local vertices) of a tetrahedron.
 TET_EDGES = np.array([[0, 1], [0, 2], [0, 3], [1, 2], [1, 3], [2, 3]], dtype=np.int64)
@@ -143,8 +144,6 @@ def check_folded(mesh) -> None:
     orders are opposite (an odd permutation of each other); an even permutation means the
     second tet lies on the same side as the first. Pure integer test, no round-off.
     """
-    from .mesh import FACE_VERTICES
-
     ft = mesh._face_tets
     inner = np.flatnonzero(ft[:, 1] >= 0)
     if not inner.size:
@@ -197,8 +196,6 @@ def _stats(x: np.ndarray) -> str:
 
 def summary(mesh, length_unit="um") -> str:
     """Text summary of a mesh in ``length_unit`` (counts, volume, area, groups, edges, quality)."""
-    from .mesh import parse_length_unit
-
     s = parse_length_unit(length_unit)
     u = length_unit if isinstance(length_unit, str) else f"({length_unit:g} m)"
     surf = mesh.surface_tris()
@@ -225,24 +222,3 @@ def summary(mesh, length_unit="um") -> str:
         for name, idx in mesh.tri_groups.items():
             lines.append(f"  {name:<16} {idx.size:>9,} tris  {mesh.tri_areas[idx].sum() / s**2:.6g} {u}^2")
     return "\n".join(lines)
-
-
-def mesh_info(path, length_unit="um", *, format=None) -> str:  # noqa: A002
-    """Load a mesh file and return its :func:`summary` (the ``tetrasim mesh-info`` command).
-
-    Parameters
-    ----------
-    path : str or Path
-        Mesh file (any format :func:`~tetrasim.geometry.io.load_mesh` reads).
-    length_unit : str or float
-        Length unit of the file's coordinates; the report uses the same unit.
-    """
-    from .io import load_mesh
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", GeometryWarning)
-        mesh = load_mesh(path, length_unit, format=format)
-    text = summary(mesh, length_unit)
-    for w in caught:
-        text += f"\nwarning: {w.message}"
-    return text

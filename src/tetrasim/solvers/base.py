@@ -1,4 +1,4 @@
-"""The small contract every solver implements, and the registry of solver names."""
+"""The small contract every solver implements (the registry of names is :mod:`.registry`)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import CapabilityError, did_you_mean
-
-__all__ = ["Runtime", "Solver", "SOLVER_ALIASES", "get_solver_class", "canonical_solver_name"]
+__all__ = ["Runtime", "Solver"]
 
 
 @dataclass
@@ -56,37 +54,10 @@ class Solver:
         """Called after rates, diffusion coefficients or clamps change."""
 
 
-SOLVER_ALIASES = {
-    "wm-ssa": "wm-ssa", "wmdirect": "wm-ssa", "ssa-wm": "wm-ssa",
-    "wm-ode": "wm-ode", "wmrk4": "wm-ode", "wmrssa": "wm-ssa",
-    "ssa": "ssa", "tetexact": "ssa",
-    "opsplit": "opsplit", "tetopsplit": "opsplit", "disttetopsplit": "opsplit",
-    "ode": "ode", "tetode": "ode",
-}
+def __getattr__(name):
+    """The registry names once lived here; they moved to :mod:`tetrasim.solvers.registry`."""
+    if name in ("SOLVER_ALIASES", "get_solver_class", "canonical_solver_name"):
+        from . import registry  # lazy: base must not import the concrete solvers at import time
 
-
-def canonical_solver_name(name: str) -> str:
-    key = str(name).strip().lower()
-    if key not in SOLVER_ALIASES:
-        raise CapabilityError(f"unknown solver {name!r}{did_you_mean(key, SOLVER_ALIASES)}; "
-                              "choose wm-ssa, wm-ode, ssa, opsplit or ode")
-    return SOLVER_ALIASES[key]
-
-
-def get_solver_class(name: str):
-    canonical = canonical_solver_name(name)
-    if canonical in ("wm-ssa", "ssa"):
-        from .ssa import SSASolver, WellMixedSSASolver
-
-        return WellMixedSSASolver if canonical == "wm-ssa" else SSASolver
-    if canonical in ("wm-ode", "ode"):
-        from .ode import ODESolver, WellMixedODESolver
-
-        return WellMixedODESolver if canonical == "wm-ode" else ODESolver
-    if canonical == "opsplit":
-        try:
-            from .opsplit import OpSplitSolver
-        except ImportError:
-            raise CapabilityError("the 'opsplit' solver is not available in this version of tetrasim") from None
-        return OpSplitSolver
-    raise CapabilityError(f"solver {name!r} is not available")
+        return getattr(registry, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
