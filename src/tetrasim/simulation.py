@@ -21,6 +21,8 @@ from .recording.probes import Conc, Count, concentration_factor, resolve_where
 from .recording.results import RecordedSeries, Results
 from .solvers.base import Runtime
 from .solvers.registry import canonical_solver_name, get_solver_class
+from .backends.registry import resolve_backend_name
+from .backends.serial import SerialBackend
 from .units import AVOGADRO, rate_dims, to_si
 
 __all__ = ["Simulation", "Recorder"]
@@ -38,6 +40,8 @@ class Recorder:
     factor: np.ndarray | None  # per-element molar factor for Conc
     where_text: str
     next_index: int = 0
+    positions: np.ndarray | None = None  # MPI: output column of each local pool (per_element)
+    n_total: int | None = None  # MPI: elements of the whole selection (per_element width)
     chunks: list = field(default_factory=list)
     time_chunks: list = field(default_factory=list)
 
@@ -93,6 +97,11 @@ class Simulation:
         Seed of all randomness; ``None`` draws one (stored in the results).
     progress
         Show a progress bar: ``None`` (when attached to a terminal), ``True`` or ``False``.
+    backend
+        ``"serial"`` (one process) or ``"mpi"`` (the mesh split over MPI ranks, ``opsplit`` only;
+        see docs/concepts/parallel.md). ``None``: ``"mpi"`` under ``mpiexec`` with more than one rank.
+    partition
+        MPI only: one rank per tet, instead of the METIS partition.
     **options
         Solver options (e.g. ``rtol``/``atol`` for ODE solvers, ``dt`` for opsplit).
 
@@ -112,7 +121,19 @@ class Simulation:
     (1, 11)
     """
 
-    def __init__(self, model, geometry, solver: str = "ssa", seed: int | None = None, progress=None, **options):
+    def __new__(cls, *args, backend=None, **kwargs):
+        # backend="mpi" (or mpiexec with > 1 rank) gives the distributed subclass
+        if cls is Simulation and resolve_backend_name(backend) == "mpi":
+            from .backends.mpi_simulation import MPISimulation
+
+            return super().__new__(MPISimulation)
+        return super().__new__(cls)
+
+    def __init__(self, model, geometry, solver: str = "ssa", seed: int | None = None, progress=None,
+                 backend=None, partition=None, **options):
+        if partition is not None:
+            raise SimulationError("partition= splits a mesh over MPI ranks: pass backend='mpi' too")
+        self.backend = SerialBackend()
         self.solver_name = canonical_solver_name(solver)
         is_mesh = getattr(geometry, "is_mesh", False) or hasattr(geometry, "mesh")
         if self.solver_name.startswith("wm-") and is_mesh:
@@ -389,9 +410,10 @@ class Simulation:
         pools, columns, widths = [], [], []
         offset = 0
         for r in recorders:
-            width = len(r.pools) if r.probe.per_element else 1
+            width = (len(r.pools) if r.n_total is None else r.n_total) if r.probe.per_element else 1
             pools.append(r.pools)
-            columns.append(offset + (np.arange(width) if r.probe.per_element else np.zeros(len(r.pools), np.int64)))
+            per_element = np.arange(width) if r.positions is None else r.positions
+            columns.append(offset + (per_element if r.probe.per_element else np.zeros(len(r.pools), np.int64)))
             widths.append((offset, width))
             offset += width
         record_pools = np.concatenate(pools).astype(np.int64) if pools else np.zeros(0, np.int64)
@@ -414,6 +436,7 @@ class Simulation:
         finally:
             if bar is not None:
                 bar.close()
+        raw = self._combine_ranks(raw)
         for recorder, times, (start, width) in zip(recorders, new_times, widths):
             rows = np.searchsorted(union_times, times)
             data = raw[:, rows, start:start + width]
@@ -422,6 +445,10 @@ class Simulation:
             recorder.next_index += len(times)
         self.time = t_end
         return self.results
+
+    def _combine_ranks(self, raw: np.ndarray) -> np.ndarray:
+        """Recorded samples of every process (one process: these)."""
+        return raw
 
     def _reduce(self, recorder: Recorder, data: np.ndarray) -> np.ndarray:
         """(runs, times, columns) of summed counts -> the recorder's quantity."""

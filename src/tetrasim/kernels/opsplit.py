@@ -51,7 +51,7 @@ def _continue_stream(stream, seed, run, step, key, purpose):
     stream_init(stream, seed, run, step, key, purpose)
     stream[_NEXT_BLOCK] = np.uint64(1)
 
-__all__ = ["ssa_operator", "diffusion_operator", "clear_touched", "opsplit_steps", "STREAM_WORDS"]
+__all__ = ["ssa_operator", "diffusion_operator", "keyed_diffusion_operator", "clear_touched", "opsplit_steps", "STREAM_WORDS"]
 
 
 @njit(cache=True, inline="always")
@@ -171,17 +171,33 @@ def diffusion_operator(h, seed, run, step, order, df_pool, df_ptr, df_dest, df_r
     once, while arrivals wait in ``incoming`` (one small integer per pool, zero between steps)
     until every pool has drawn: a molecule moves at most one face per step.
     """
+    return keyed_diffusion_operator(h, seed, run, step, order, df_pool, df_ptr, df_dest, df_rate, df_total,
+                                    counts, clamped, occ_integral, touched, incoming, stream, split_out,
+                                    np.zeros(0, np.int64))
+
+
+@njit(cache=True)
+def keyed_diffusion_operator(h, seed, run, step, order, df_pool, df_ptr, df_dest, df_rate, df_total, counts,
+                             clamped, occ_integral, touched, incoming, stream, split_out, pool_key):
+    """:func:`diffusion_operator` on a part of a mesh: ``pool_key[pool]`` is the pool's global id.
+
+    A back end that holds only its part of the pools (with local ids) passes the global id of
+    each local pool, so every pool draws from the stream keyed by its global id and the result
+    does not depend on the partition. An empty ``pool_key`` means local ids are global ids.
+    """
     jumps = 0
     natural = len(order) == 0  # an empty order means processes 0, 1, 2, ...
+    global_ids = len(pool_key) == 0
     for od in range(len(df_pool)):
         d = od if natural else order[od]
         pool = df_pool[d]
         n = counts[pool]
         if n <= 0:
             continue
+        key = pool if global_ids else pool_key[pool]
         # Uniforms: block 0 gives u_round, u_leave, u_split (enough for one molecule);
         # anything more comes from the same keyed stream from block 1 on.
-        u_round, u_leave, u_split, _u3 = _first_block(seed, run, step, pool, PURPOSE_LEAVE)
+        u_round, u_leave, u_split, _u3 = _first_block(seed, run, step, key, PURPOSE_LEAVE)
         if touched[pool]:
             occupancy = occ_integral[pool] / h
             m = np.int64(math.floor(occupancy))
@@ -208,7 +224,7 @@ def diffusion_operator(h, seed, run, step, order, df_pool, df_ptr, df_dest, df_r
                 if staying >= 0:
                     leaving = m - staying
             if leaving < 0:  # large m·p (BTRD) or a failed search: continue the keyed stream
-                _continue_stream(stream, seed, run, step, pool, PURPOSE_LEAVE)
+                _continue_stream(stream, seed, run, step, key, PURPOSE_LEAVE)
                 streaming = True
                 leaving = binomial(m, p, stream)
         if leaving <= 0:
@@ -233,7 +249,7 @@ def diffusion_operator(h, seed, run, step, order, df_pool, df_ptr, df_dest, df_r
                 incoming[df_dest[chosen]] += 1
             continue
         if not streaming:
-            _continue_stream(stream, seed, run, step, pool, PURPOSE_LEAVE)
+            _continue_stream(stream, seed, run, step, key, PURPOSE_LEAVE)
         multinomial_split(leaving, df_rate[start:stop], stream, split_out)
         for k in range(stop - start):
             dest = df_dest[start + k]

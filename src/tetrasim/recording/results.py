@@ -52,6 +52,8 @@ class Results:
     version: str
     runs: int
     meta: dict = field(default_factory=dict)
+    # False on MPI ranks other than 0: they hold the same results but only rank 0 writes files
+    write_files: bool = field(default=True, repr=False, compare=False)
 
     def _get(self, key) -> RecordedSeries:
         name = getattr(key, "name", key)
@@ -116,6 +118,8 @@ class Results:
         import h5py
 
         path = os.fspath(path)
+        if not self.write_files:  # an MPI rank other than 0: rank 0 writes the file
+            return path
         folder = os.path.dirname(os.path.abspath(path))
         os.makedirs(folder, exist_ok=True)
         handle, tmp = tempfile.mkstemp(prefix=".tetrasim-", suffix=".h5.part", dir=folder)

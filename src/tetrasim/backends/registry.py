@@ -1,0 +1,39 @@
+"""Choosing a back end: ``Simulation(..., backend="serial" | "mpi")`` or automatically.
+
+``backend=None`` picks ``"mpi"`` when the process was started by ``mpiexec``/``srun`` with more
+than one rank (read from the launcher's environment, so importing tetrasim never initialises
+MPI), and ``"serial"`` otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..errors import CapabilityError, did_you_mean
+
+__all__ = ["BACKENDS", "launched_ranks", "resolve_backend_name"]
+
+BACKENDS = ("serial", "mpi")
+
+# world size as announced by common MPI launchers (MPICH/Hydra and PMI-2 under Slurm, Open MPI, PMIx)
+_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS")
+
+
+def launched_ranks() -> int:
+    """Number of ranks the MPI launcher started (1 when not under a launcher)."""
+    for name in _SIZE_VARIABLES:
+        value = os.environ.get(name, "")
+        if value.isdigit():
+            return int(value)
+    return 1
+
+
+def resolve_backend_name(backend) -> str:
+    """``"serial"`` or ``"mpi"`` for the ``backend=`` argument (``None``: decide from the launcher)."""
+    if backend is None:
+        return "mpi" if launched_ranks() > 1 else "serial"
+    key = str(backend).strip().lower()
+    if key not in BACKENDS:
+        raise CapabilityError(f"unknown backend {backend!r}{did_you_mean(key, BACKENDS)}; choose 'serial' or 'mpi' "
+                              "(a 'gpu' back end is planned)")
+    return key

@@ -1,0 +1,89 @@
+"""The model the MPI tests run, as a script: the same file runs under ``python`` and ``mpiexec``.
+
+Volume reactions in two compartments joined by a diffusion boundary (for A only), surface
+reactions on a membrane patch with surface diffusion, a clamped species (a source of C in
+one tet). Every (species, element) count is recorded; rank 0 writes them to an .npz file.
+
+    python tests/mpi/mpi_model.py OUT.npz [--backend serial|mpi] [--t-end 0.02] [--fail-on-rank R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ for gridmesh
+
+import tetrasim as ts  # noqa: E402
+from gridmesh import grid_mesh  # noqa: E402
+
+SPECIES_VOLUME = ("A", "B", "C")
+SPECIES_SURFACE = ("R", "RA")
+
+
+def build(backend, seed=11, partition=None):
+    model = ts.Model()
+    model.species("A", "B", "C", "R", "RA")
+    vol = model.volume_system("vol")
+    vol.reaction("A + B <-> C", kf=2e8, kb=20.0)
+    vol.reaction("C -> A", kf=5.0)
+    for name, d in (("A", 1e-12), ("B", 8e-13), ("C", 5e-13)):
+        vol.diffusion(name, d)
+    memb = model.surface_system("memb")
+    memb.reaction("R.s + A.i <-> RA.s", kf=1e9, kb=30.0)
+    memb.reaction("RA.s -> R.s + B.i", kf=10.0)
+    memb.diffusion("R", 2e-13)
+    memb.diffusion("RA", 1e-13)
+    mesh = grid_mesh(4, 2, 2, 0.25e-6)  # 96 tets
+    left = np.flatnonzero(mesh.tet_barycenters[:, 0] < 0.5e-6)
+    right = np.flatnonzero(mesh.tet_barycenters[:, 0] >= 0.5e-6)
+    geom = ts.MeshGeometry(mesh)
+    geom.compartment("left", tets=left, systems=["vol"])
+    geom.compartment("right", tets=right, systems=["vol"])
+    surface = mesh.surface_tris()
+    inner = mesh.face_tets[surface][:, 0]
+    geom.patch("pm", tris=surface[np.isin(inner, left)], inner="left", systems=["memb"])
+    geom.diffusion_boundary("gate", between=("left", "right"))
+    sim = ts.Simulation(model, geom, solver="opsplit", seed=seed, progress=False, backend=backend,
+                        partition=partition)
+    sim.set_count("left", "A", 3000)
+    sim.set_count("right", "B", 1500)
+    sim.set_count(ts.Tet(int(left[0])), "C", 40)
+    sim.set_clamped(ts.Tet(int(left[0])), "C", True)
+    sim.set_count("pm", "R", 400)
+    recorders = [sim.record(ts.Count(s, where=c, per_element=True), every=2e-3)
+                 for s in SPECIES_VOLUME for c in ("left", "right")]
+    recorders += [sim.record(ts.Count(s, where="pm", per_element=True), every=2e-3) for s in SPECIES_SURFACE]
+    recorders.append(sim.record(ts.Conc("A", where="left"), every=2e-3))
+    return sim, recorders
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser()
+    parser.add_argument("out")
+    parser.add_argument("--backend", default=None)
+    parser.add_argument("--t-end", type=float, default=0.02)
+    parser.add_argument("--fail-on-rank", type=int, default=-1)
+    parser.add_argument("--crash-on-rank", type=int, default=-1)
+    args = parser.parse_args(argv)
+    sim, recorders = build(args.backend)
+    rank = getattr(getattr(sim, "backend", None), "rank", 0)
+    if args.fail_on_rank == rank:  # bad input on one rank only: every rank must stop with the message
+        sim.set_count("left", "A", -5)
+    if args.crash_on_rank == rank:  # an error outside tetrasim on one rank: the others must not hang
+        raise RuntimeError("deliberate crash in the user's script")
+    results = sim.run(args.t_end)
+    totals = {"A_left": sim.get_count("left", "A"), "R_pm": sim.get_count("pm", "R"),
+              "conc_B_right": sim.get_conc("right", "B")}
+    arrays = {r.name: results[r] for r in recorders}
+    arrays.update({f"total_{k}": np.asarray(v) for k, v in totals.items()})
+    if rank == 0:
+        np.savez(args.out, **arrays)
+    results.save(Path(args.out).with_suffix(f".rank{rank}.h5"))
+
+
+if __name__ == "__main__":
+    main()
