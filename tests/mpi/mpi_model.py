@@ -71,8 +71,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     sim, recorders = build(args.backend)
     rank = getattr(getattr(sim, "backend", None), "rank", 0)
-    if args.fail_on_rank == rank:  # bad input on one rank only: every rank must stop with the message
-        sim.set_count("left", "A", -5)
+    # bad input seen on one rank only: every rank must stop, with the message printed by rank 0
+    sim.set_count("right", "A", -5 if args.fail_on_rank == rank else 5)
     if args.crash_on_rank == rank:  # an error outside tetrasim on one rank: the others must not hang
         raise RuntimeError("deliberate crash in the user's script")
     results = sim.run(args.t_end)

@@ -110,6 +110,23 @@ class MPIBackend(Backend):
             raise error from failure
         raise error
 
+    def enter(self, method: str) -> None:
+        """Check that every rank entered the same public method (else a script diverged: stop all ranks).
+
+        Every collective method of an MPI simulation starts here, so the ranks stay in step; a
+        rank that calls a method the others do not call is caught here instead of hanging in the
+        next message exchange.
+        """
+        if self.size == 1:
+            return
+        names = self.comm.allgather(method)
+        if any(name != method for name in names):
+            calls = ", ".join(f"rank {rank}: {name}()" for rank, name in enumerate(names))
+            error = SimulationError(f"the ranks called different methods ({calls}); under MPI every rank must run "
+                                    "the same script and make the same calls in the same order")
+            error.mpi_agreed = True
+            raise error
+
     # ------------------------------------------------------------ reductions
     def minimum(self, value: float) -> float:
         return float(self.comm.allreduce(float(value), op=self.MPI.MIN))

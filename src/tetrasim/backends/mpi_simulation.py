@@ -165,15 +165,15 @@ class MPISimulation(Simulation):
         with b.collective():
             species_index = c.species_index(species)
             local, positions, total = self._resolve(where)
-        if isinstance(where, Tri):
-            found = int(b.sum(np.array([len(positions)]))[0])
-            if found != total:
-                raise SimulationError("some triangles are not in any patch; only patch triangles hold molecules")
         absent = ~c.present[local, species_index]
         all_absent = np.sort(np.concatenate(b.comm.allgather(positions[absent])))
-        if len(all_absent) == total:
-            raise SimulationError(f"species {str(species)!r} is not in {_where_text(where)!r}: no system placed "
-                                  "there uses it")
+        found = int(b.sum(np.array([len(positions)]))[0]) if isinstance(where, Tri) else total
+        with b.collective():  # errors seen alike on every rank, reported once by rank 0
+            if found != total:
+                raise SimulationError("some triangles are not in any patch; only patch triangles hold molecules")
+            if len(all_absent) == total:
+                raise SimulationError(f"species {str(species)!r} is not in {_where_text(where)!r}: no system "
+                                      "placed there uses it")
         keep = ~absent
         local, positions = local[keep], positions[keep]
         positions = positions - np.searchsorted(all_absent, positions)  # renumber as the serial filter does
@@ -182,6 +182,7 @@ class MPISimulation(Simulation):
 
     # ------------------------------------------------------------------ counts
     def set_count(self, where, species, count, per_element: bool = False) -> None:
+        self.backend.enter("set_count")
         b = self.backend
         elements, pools, _ = self._select(where, species)
         positions, total = self._last
@@ -213,6 +214,7 @@ class MPISimulation(Simulation):
             self._apply(pools, per_run[:, positions])
 
     def get_count(self, where, species, per_element: bool = False):
+        self.backend.enter("get_count")
         _, pools, _ = self._select(where, species)
         positions, total = self._last
         local = self._states_view()[:, pools]
@@ -222,6 +224,7 @@ class MPISimulation(Simulation):
         return self._unpack(self.backend.sum(local.sum(axis=1))[:, None], False)
 
     def set_conc(self, where, species, conc, per_element: bool = False) -> None:
+        self.backend.enter("set_conc")
         elements, _, _ = self._select(where, species)
         positions, total = self._last
         measure = self.backend.gather_region(self.compiled.measure[elements], positions, total)
@@ -240,6 +243,7 @@ class MPISimulation(Simulation):
             self.set_count(where, species, round(value * factor.sum()))
 
     def get_conc(self, where, species, per_element: bool = False):
+        self.backend.enter("get_conc")
         elements, pools, _ = self._select(where, species)
         positions, total = self._last
         b = self.backend
@@ -253,6 +257,7 @@ class MPISimulation(Simulation):
 
     # ------------------------------------------------------------------ recording
     def record(self, probe: Count, every: float, name: str | None = None) -> Recorder:
+        self.backend.enter("record")
         b = self.backend
         with b.collective():
             if not isinstance(probe, Count):
@@ -267,6 +272,30 @@ class MPISimulation(Simulation):
         recorder.factor = 1.0 / (1e3 * AVOGADRO * measure) if isinstance(probe, Conc) else None
         recorder.volume = measure.sum()
         return recorder
+
+    def run(self, t_end, runs: int | None = None, progress=None):
+        self.backend.enter("run")
+        with self.backend.collective():  # argument errors: raised alike on every rank, reported by rank 0
+            end = float(to_si(t_end, "time", "t_end"))
+            if not math.isfinite(end) or end < self.time:
+                raise SimulationError(f"run({t_end!r}): the end time must be >= the current time {self.time}")
+        return super().run(t_end, runs=runs, progress=progress)
+
+    def reset(self) -> None:
+        self.backend.enter("reset")
+        super().reset()
+
+    def set_clamped(self, where, species, clamped: bool = True) -> None:
+        self.backend.enter("set_clamped")
+        super().set_clamped(where, species, clamped)
+
+    def set_rate(self, reaction: str, k, backward: bool = False) -> None:
+        self.backend.enter("set_rate")
+        super().set_rate(reaction, k, backward)
+
+    def set_diffusion_coefficient(self, species, coefficient, where: str | None = None) -> None:
+        self.backend.enter("set_diffusion_coefficient")
+        super().set_diffusion_coefficient(species, coefficient, where)
 
     def _combine_ranks(self, raw: np.ndarray) -> np.ndarray:
         """Recorded sums of every rank, added (each rank recorded its owned pools only)."""
