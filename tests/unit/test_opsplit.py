@@ -237,7 +237,7 @@ def test_tau_follows_diffusion_coefficient_and_dt_cap():
     assert full_sim(dt=10 * tau0).solver.tau == tau0
     with pytest.raises(ts.SimulationError):
         full_sim(dt=-1.0)
-    with pytest.raises(ts.SimulationError):
+    with pytest.raises(ts.ArgumentError, match="no option 'not_an_option'"):
         full_sim(not_an_option=1)
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from ..arguments import check_keywords
 from ..errors import GeometryError, did_you_mean
+from ..plausibility import warn_area, warn_volume
 from ..units import to_si
 
 __all__ = ["WellMixed", "WellMixedCompartment", "WellMixedPatch"]
@@ -47,6 +49,7 @@ def _systems(systems, what: str) -> list[str]:
     return names
 
 
+@check_keywords
 class WellMixed:
     """A well-mixed geometry: each compartment and patch is one homogeneous element.
 
@@ -75,6 +78,7 @@ class WellMixed:
         self._check_new(name)
         comp = WellMixedCompartment(name, _positive(volume, "volume", f"volume of compartment {name!r}"),
                                     _systems(systems, f"compartment {name!r}"))
+        warn_volume(comp.volume, f"volume of compartment {name!r}")
         self.compartments[name] = comp
         return comp
 
@@ -93,6 +97,7 @@ class WellMixed:
             raise GeometryError(f"patch {name!r}: inner and outer compartment are both {inner!r}")
         patch = WellMixedPatch(name, _positive(area, "area", f"area of patch {name!r}"), inner, outer,
                                _systems(systems, f"patch {name!r}"))
+        warn_area(patch.area, f"area of patch {name!r}")
         self.patches[name] = patch
         return patch
 

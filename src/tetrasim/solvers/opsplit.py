@@ -11,7 +11,9 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from ..arguments import flag, seed_value
 from ..errors import SimulationError
+from ..units import to_si
 from ..compile.compiler import reorder_csr
 from ..kernels.opsplit import STREAM_WORDS, clear_touched, diffusion_operator, opsplit_steps, ssa_operator
 from .base import Solver
@@ -54,18 +56,20 @@ class OpSplitSolver(Solver):
     state_dtype = np.int64
     stochastic = True
     needs_mesh = True
+    accepted_options = ("dt", "order_seed", "profile")
 
     def __init__(self, compiled, runtime, dt: float | None = None, order_seed: int | None = None,
                  profile: bool = False, **options):
         super().__init__(compiled, runtime, **options)
-        if options:
-            raise SimulationError(f"opsplit does not take the option(s) {sorted(options)}; "
-                                  "it takes dt=, order_seed=, profile=")
         # profile=True steps from Python and times each operator (slower; for benchmarks)
-        self.profile = bool(profile)
+        self.profile = flag(profile, "opsplit option profile", SimulationError)
+        if order_seed is not None:
+            order_seed = seed_value(order_seed, SimulationError)
         self.operator_seconds = {"ssa": 0.0, "diffusion": 0.0}
-        if dt is not None and not (float(dt) > 0):
-            raise SimulationError(f"opsplit dt must be a positive time, got {dt!r}")
+        if dt is not None:
+            dt = to_si(dt, "time", "opsplit dt")  # a number (s), "1 ms" or ts.Q("1 ms")
+            if not dt > 0:
+                raise SimulationError(f"opsplit dt must be a positive time, got {dt!r}")
         self.dt_cap = None if dt is None else float(dt)
         c = compiled
         self.cluster_ptr, self.cluster_proc, self.cluster_key = reaction_clusters(c)
