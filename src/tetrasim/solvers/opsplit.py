@@ -186,18 +186,34 @@ class OpSplitSolver(Solver):
 
     def advance(self, run_state, counts, t_start, t_end, record_times, record_pools, record_columns, out,
                 progress=None):
+        """Step from ``t_start`` to ``t_end`` on the grid t_start + n·τ; recording never cuts a step.
+
+        A sample at time r is the state at the last grid point at or before r (at most one step
+        τ earlier; exact at the end of the run call), so adding or removing a recorder leaves the
+        trajectory of a seed unchanged. Only without diffusion (τ = ∞) is there no grid to
+        sample on: then steps end at the record times (the reaction SSA is exact, the random
+        stream differs).
+        """
         t = float(t_start)
         k = 0
         n_records = len(record_times)
         eps = 1e-12 * max(1.0, abs(t_end))
-        while k < n_records and record_times[k] <= t + eps:
-            np.add.at(out[k], record_columns, counts[record_pools])
-            k += 1
-        while t < t_end:
-            t_stop = min(float(record_times[k]), t_end) if k < n_records else t_end
-            t = self._steps(run_state, counts, t, t_stop, _STEPS_PER_CHUNK)
-            while k < n_records and record_times[k] <= t + eps:
-                np.add.at(out[k], record_columns, counts[record_pools])
+        tau = self._tau
+        while True:
+            # end of the next step, by the rule of opsplit_steps (a last step is cut at t_end)
+            next_end = t_end if (t_end - t <= tau * (1.0 + 1e-12) or not np.isfinite(tau)) else t + tau
+            while k < n_records and (record_times[k] < next_end - eps or t >= t_end):
+                np.add.at(out[k], record_columns, counts[record_pools])  # the state at grid point t
                 k += 1
+            if t >= t_end:
+                return
+            if not np.isfinite(tau):
+                t_stop = min(float(record_times[k]), t_end) if k < n_records else t_end
+                t = self._steps(run_state, counts, t, t_stop, _STEPS_PER_CHUNK)
+            else:
+                steps = _STEPS_PER_CHUNK
+                if k < n_records:  # whole steps that end at or before the next record time
+                    steps = min(steps, max(1, int(np.floor((record_times[k] - t) / tau + 1e-9))))
+                t = self._steps(run_state, counts, t, t_end, steps)
             if progress is not None:
                 progress(t)
