@@ -93,6 +93,8 @@ def index_array(values, what: str, error=ArgumentError) -> np.ndarray:
     if isinstance(values, (str, bytes)) or values is None:
         raise error(f"{what}: expected element indices (whole numbers), got {values!r}")
     if _is_whole(values):
+        if not -(2**63) <= values < 2**63:
+            raise error(f"{what}: index {values} is out of range")
         return np.array([int(values)], np.int64)
     try:
         array = np.asarray(values)
@@ -101,8 +103,9 @@ def index_array(values, what: str, error=ArgumentError) -> np.ndarray:
     if array.size == 0:
         return np.zeros(0, np.int64)
     if array.dtype.kind not in "iu":
-        raise error(f"{what}: element indices must be whole numbers, got {_short(values)} (dtype {array.dtype}); "
-                    "pass integers, e.g. np.asarray(ids, dtype=int) after checking they are whole")
+        raise error(f"{what}: element indices must be whole numbers, got {_short(values)} "
+                    f"(dtype {array.dtype}); pass integers, e.g. np.asarray(ids, dtype=int) after checking "
+                    "they are whole")
     if array.ndim > 1:
         raise error(f"{what}: expected a flat list of indices, got an array of shape {array.shape}")
     return array.astype(np.int64).ravel()

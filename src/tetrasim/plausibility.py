@@ -78,5 +78,6 @@ def warn_compiled(compiled) -> None:
     low, high = RANGES["molecules per voxel"]
     if not low <= per_voxel <= high:
         kind = "tet" if compiled.discretization.element_kind == "tet" else "compartment"
-        warn_model(f"a median {kind} of {volume:.3g} m^3 holds {per_voxel:.3g} molecules at 1 uM, outside the "
-                   f"plausible {low:g}..{high:g} per voxel; check the length or volume unit of the geometry")
+        warn_model(f"a median {kind} of {volume:.3g} m^3 holds {per_voxel:.3g} molecules at 1 uM, outside "
+                   f"the plausible {low:g}..{high:g} per voxel; check the length or volume unit of the "
+                   "geometry")

@@ -19,8 +19,16 @@ from .arguments import check_keywords, flag, seed_value
 from .compile import compile_system
 from .errors import CapabilityError, ModelError, SimulationError, did_you_mean
 from .plausibility import warn_concentration
-from .recording.probes import (Amount, Conc, Count, concentration_factor, concentration_unit, is_surface,
-                               molecules_per_unit, resolve_where)
+from .recording.probes import (
+    Amount,
+    Conc,
+    Count,
+    concentration_factor,
+    concentration_unit,
+    is_surface,
+    molecules_per_unit,
+    resolve_where,
+)
 from .recording.results import RecordedSeries, Results
 from .solvers.base import Runtime, canonical_solver_name, get_solver_class
 from .units import AVOGADRO, rate_dims, to_si
@@ -142,7 +150,8 @@ class Simulation:
         if seed is None:
             seed = int(np.random.SeedSequence().entropy % (2**63))
         self.seed = seed_value(seed, SimulationError)
-        self.progress = progress
+        self.progress = None if progress is None else flag(progress, "Simulation(progress=...)",
+                                                           SimulationError)
         self._template = np.zeros(c.n_pools, dtype=self.solver.state_dtype)
         self._states: np.ndarray | None = None
         self._run_states: list | None = None
@@ -206,6 +215,7 @@ class Simulation:
         integer-exact for stochastic solvers. ``per_element=True`` takes one value per element
         (or an array of shape (runs, elements)).
         """
+        per_element = flag(per_element, "set_count(per_element=...)", SimulationError)
         elements, pools, _ = self._select(where, species)
         integer = np.issubdtype(self.solver.state_dtype, np.integer)
         if per_element:
@@ -246,18 +256,24 @@ class Simulation:
 
     def get_count(self, where, species, per_element: bool = False):
         """Molecules of ``species`` in ``where`` (per replicate when runs > 1)."""
+        per_element = flag(per_element, "get_count(per_element=...)", SimulationError)
         _, pools, _ = self._select(where, species)
         return self._unpack(self._states_view()[:, pools], per_element)
 
     def set_conc(self, where, species, conc, per_element: bool = False) -> None:
         """Set the concentration of ``species`` in ``where``: M (or a quantity like ``ts.Q('25 uM')``) in a
         compartment, mol/m² (or ``ts.Q('1e-9 mol/m^2')``) on a patch."""
+        per_element = flag(per_element, "set_conc(per_element=...)", SimulationError)
         elements, pools, _ = self._select(where, species)
         factor = molecules_per_unit(self.compiled, elements)
         dims = "surface concentration" if is_surface(self.compiled, elements) else "concentration"
         if per_element:
             values = np.asarray([to_si(v, dims, f"concentration of {species}")
                                  for v in np.ravel(conc)]).reshape(np.shape(conc))
+            if values.ndim not in (1, 2) or values.shape[-1] != len(elements):
+                raise SimulationError(f"set_conc(per_element=True) for {_where_text(where)!r} needs "
+                                      f"{len(elements)} values (or (runs, {len(elements)})), "
+                                      f"got shape {values.shape}")
             for value in np.unique(values):
                 warn_concentration(value, dims, f"concentration of {species} in {_where_text(where)}")
             values = values * factor
@@ -276,6 +292,7 @@ class Simulation:
 
     def get_conc(self, where, species, per_element: bool = False):
         """Concentration of ``species`` in ``where``: M in a compartment, mol/m² on a patch."""
+        per_element = flag(per_element, "get_conc(per_element=...)", SimulationError)
         elements, pools, _ = self._select(where, species)
         counts = self._states_view()[:, pools].astype(np.float64)
         capacity = molecules_per_unit(self.compiled, elements)
@@ -298,7 +315,7 @@ class Simulation:
         c = self.compiled
         if not isinstance(reaction, str):
             raise ModelError(f"set_rate takes a reaction name (a string such as 'binding'), got {reaction!r}")
-        flag(backward, "set_rate(..., backward)", SimulationError)
+        backward = flag(backward, "set_rate(backward=...)", SimulationError)
         if reaction.endswith("#back"):  # a rule name selects that direction
             rules = [i for i in c.rule_indices(reaction) if c.reaction_rules[i].name == reaction]
         else:
@@ -317,6 +334,7 @@ class Simulation:
 
     def get_rate(self, reaction: str, backward: bool = False) -> float:
         c = self.compiled
+        backward = flag(backward, "get_rate(backward=...)", SimulationError)
         for i in c.rule_indices(reaction):
             if c.reaction_rules[i].backward == backward:
                 return float(self._rule_k[i])
@@ -325,6 +343,9 @@ class Simulation:
     def set_diffusion_coefficient(self, species, coefficient, where: str | None = None) -> None:
         """Change the diffusion coefficient (m²/s) of ``species`` (in compartment/patch ``where``, or everywhere)."""
         c = self.compiled
+        if where is not None and not isinstance(where, str):
+            raise SimulationError("set_diffusion_coefficient(where=...) takes a compartment or patch name, "
+                                  f"got {where!r}")
         value = to_si(coefficient, "diffusion coefficient", f"diffusion coefficient of {species}")
         if not math.isfinite(value) or value < 0:
             raise SimulationError(f"diffusion coefficient of {species!r} must be finite and >= 0")
@@ -346,7 +367,8 @@ class Simulation:
     def record(self, probe: Count, every: float, name: str | None = None) -> Recorder:
         """Sample ``probe`` every ``every`` seconds from the current time on; returns the handle."""
         if not isinstance(probe, Count):
-            raise SimulationError(f"record() takes ts.Count(...), ts.Conc(...) or ts.Amount(...), got {probe!r}")
+            raise SimulationError("record() takes ts.Count(...), ts.Conc(...) or ts.Amount(...), "
+                                  f"got {probe!r}")
         every = float(to_si(every, "time", "every"))
         if not (math.isfinite(every) and every > 0):
             raise SimulationError(f"record(every=...) must be a positive time, got {every!r}")
@@ -372,8 +394,10 @@ class Simulation:
     def _new_times(self, recorder: Recorder, t_end: float) -> np.ndarray:
         last = math.floor(t_end / recorder.every * (1 + 1e-12) + 1e-9)
         if last - recorder.next_index > _MAX_SAMPLES:
-            raise SimulationError(f"recorder {recorder.name!r} would take {last - recorder.next_index + 1:.3g} samples "
-                                  f"(every={recorder.every:g} s up to {t_end:g} s); record less often (at most "
+            samples = last - recorder.next_index + 1
+            raise SimulationError(f"recorder {recorder.name!r} would take {samples:.3g} samples "
+                                  f"(every={recorder.every:g} s up to {t_end:g} s); record less often "
+                                  "(at most "
                                   f"{_MAX_SAMPLES:.0e} samples per run call)")
         if last < recorder.next_index:
             return np.zeros(0)
@@ -394,6 +418,7 @@ class Simulation:
 
     def run(self, t_end, runs: int | None = None, progress=None) -> Results:
         """Advance every replicate to absolute time ``t_end`` and return all results so far."""
+        progress = None if progress is None else flag(progress, "run(progress=...)", SimulationError)
         t_end = float(to_si(t_end, "time", "t_end"))
         if not math.isfinite(t_end) or t_end < self.time:
             raise SimulationError(f"run({t_end!r}): the end time must be >= the current time {self.time}")

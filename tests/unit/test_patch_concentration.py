@@ -87,7 +87,8 @@ def test_per_triangle_concentration_on_a_mesh():
     areas = mesh.tri_areas[patch.tris]
     counts = np.arange(1, len(areas) + 1)
     sim.set_count("memb", "R", counts, per_element=True)
-    np.testing.assert_allclose(sim.get_conc("memb", "R", per_element=True), counts / (N_A * areas), rtol=1e-12)
+    expected = counts / (N_A * areas)
+    np.testing.assert_allclose(sim.get_conc("memb", "R", per_element=True), expected, rtol=1e-12)
     assert sim.get_conc("memb", "R") == pytest.approx(counts.sum() / (N_A * areas.sum()), rel=1e-12)
     tri = int(patch.tris[0])
     assert sim.get_conc(ts.Tri(tri), "R") == pytest.approx(1 / (N_A * areas[0]), rel=1e-12)

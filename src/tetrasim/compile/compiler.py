@@ -151,6 +151,8 @@ class CompiledSystem:
 
     def rule_indices(self, name: str) -> list[int]:
         """Reaction-rule indices for a reaction name (``name`` or ``name#back``)."""
+        if not isinstance(name, str):
+            raise ModelError(f"a reaction is named by a string such as 'binding', got {name!r}")
         found = [i for i, r in enumerate(self.reaction_rules) if r.name == name or r.reaction == name]
         if not found:
             names = sorted({r.reaction for r in self.reaction_rules})

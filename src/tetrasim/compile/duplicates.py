@@ -38,18 +38,20 @@ def check_duplicate_rules(model, disc) -> None:
             reactions: dict[tuple, tuple] = {}
             for system_name in systems:
                 if system_name in seen_systems:
-                    raise ModelError(f"{kind} {location!r} lists system {system_name!r} twice (systems=...); a "
-                                     "system acts once per location, listing it again would double all its rates")
+                    raise ModelError(f"{kind} {location!r} lists system {system_name!r} twice (systems=...); "
+                                     "a system acts once per location, listing it again would double "
+                                     "its rates")
                 seen_systems.add(system_name)
                 system = model.systems[system_name]
                 for rule in system.diffusions.values():
                     if rule.species in diffusions:
                         first = diffusions[rule.species]
                         raise ModelError(
-                            f"{rule.species!r} diffuses twice in {kind} {location!r}: rule {first.name!r} of system "
-                            f"{first.system!r} (defined at {first.defined_at}) and rule {rule.name!r} of system "
-                            f"{rule.system!r} (defined at {rule.defined_at}); keep one diffusion rule per species "
-                            "and location")
+                            f"{rule.species!r} diffuses twice in {kind} {location!r}: rule {first.name!r} of "
+                            f"system {first.system!r} (defined at {first.defined_at}) and rule {rule.name!r} "
+                            "of "
+                            f"system {rule.system!r} (defined at {rule.defined_at}); keep one diffusion rule "
+                            "per species and location")
                     diffusions[rule.species] = rule
                 for reaction in system.reactions.values():
                     directions = [(_side(reaction.reactants), _side(reaction.products))]
@@ -61,7 +63,7 @@ def check_duplicate_rules(model, disc) -> None:
                             raise ModelError(
                                 f"the reaction {_equation(*key)} appears twice in {kind} {location!r}: in "
                                 f"{first.name!r} ({first.equation!r}, system {first.system!r}, defined at "
-                                f"{first.defined_at}) and in {reaction.name!r} ({reaction.equation!r}, system "
-                                f"{reaction.system!r}, defined at {reaction.defined_at}); their rates would add "
-                                "up silently: write one reaction with the summed rate constant")
+                                f"{first.defined_at}) and in {reaction.name!r} ({reaction.equation!r}, "
+                                f"system {reaction.system!r}, defined at {reaction.defined_at}); their rates "
+                                "would add up silently: write one reaction with the summed rate constant")
                         reactions[key] = reaction

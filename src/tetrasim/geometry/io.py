@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..arguments import checked_keywords
 from ..errors import GeometryError, MeshFormatError
 from .mesh import TetMesh, parse_length_unit
 
@@ -926,6 +927,7 @@ def _format_of(path: Path, format: str | None) -> str:  # noqa: A002
     return FORMATS[suffix]
 
 
+@checked_keywords
 def load_mesh(
     path,
     length_unit,
@@ -974,6 +976,7 @@ def load_mesh(
         ) from None
 
 
+@checked_keywords
 def save_mesh(mesh: TetMesh, path, *, format: str | None = None, length_unit="m") -> Path:  # noqa: A002
     """Write ``mesh`` to ``.npz`` (native) or Gmsh 4.1 ASCII ``.msh``; the old file is kept on failure."""
     path = Path(path)

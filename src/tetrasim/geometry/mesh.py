@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..arguments import check_keywords
 from ..errors import GeometryError, did_you_mean
 from . import quality
 
@@ -116,6 +117,7 @@ def _as_index_array(values, name: str, upper: int, what: str) -> np.ndarray:
     return arr
 
 
+@check_keywords
 class TetMesh:
     """A tetrahedral mesh: vertices in metres, tets, element groups and cached derived data.
 

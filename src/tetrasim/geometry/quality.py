@@ -13,6 +13,7 @@ import warnings
 
 import numpy as np
 
+from ..arguments import checked_keywords
 from ..errors import GeometryError, GeometryWarning
 
 __all__ = ["signed_volumes", "tet_quality", "summary", "mesh_info"]
@@ -227,6 +228,7 @@ def summary(mesh, length_unit="um") -> str:
     return "\n".join(lines)
 
 
+@checked_keywords
 def mesh_info(path, length_unit="um", *, format=None) -> str:  # noqa: A002
     """Load a mesh file and return its :func:`summary` (the ``tetrasim mesh-info`` command).
 

@@ -164,18 +164,19 @@ class MeshGeometry:
         try:
             arr = np.asarray(tris)
         except (TypeError, ValueError):
-            raise GeometryError(f"{what}: expected triangle ids, vertex triples or a group name, got {tris!r}") from None
+            raise GeometryError(f"{what}: expected triangle ids, vertex triples or a group name, "
+                                f"got {tris!r}") from None
         if arr.ndim == 2 and arr.dtype != bool:
             if arr.shape[1] != 3:
-                raise GeometryError(f"{what}: triangles given as vertex triples need shape (k, 3), got {arr.shape}; "
-                                    "or pass a flat list of triangle ids")
+                raise GeometryError(f"{what}: triangles given as vertex triples need shape (k, 3), "
+                                    f"got {arr.shape}; or pass a flat list of triangle ids")
             return np.unique(self.mesh.find_tris(index_array(arr.ravel(), what, GeometryError).reshape(-1, 3),
                                                  name=what))
         return _indices(tris, what, self.mesh.n_tris, "triangle")
 
     def _comp(self, name, what: str) -> MeshCompartment:
         key = getattr(name, "name", name)
-        if key not in self.compartments:
+        if not isinstance(key, str) or key not in self.compartments:
             raise GeometryError(
                 f"{what}: no compartment {key!r}{did_you_mean(key, self.compartments)}; "
                 f"define it first with geom.compartment({key!r}, tets=...)"

@@ -42,7 +42,10 @@ def _systems(systems, what: str) -> list[str]:
         return []
     if isinstance(systems, str):
         return [systems]
-    names = [getattr(s, "name", s) for s in systems]
+    try:
+        names = [getattr(s, "name", s) for s in systems]
+    except TypeError:
+        raise GeometryError(f"{what}: systems must be a list of system names, got {systems!r}") from None
     for name in names:
         if not isinstance(name, str):
             raise GeometryError(f"{what}: systems must be names of model systems, got {name!r}")

@@ -254,8 +254,8 @@ class Model:
         for name in names:
             _check_name("species", name)
             if not SPECIES_NAME.fullmatch(name):  # e.g. "Caα": an identifier, but no equation could name it
-                raise ModelError(f"{site}: species name {name!r} can only use the ASCII letters A-Z, a-z, digits "
-                                 "and '_' (reaction equations are parsed with these)")
+                raise ModelError(f"{site}: species name {name!r} can only use the ASCII letters A-Z, a-z, "
+                                 "digits and '_' (reaction equations are parsed with these)")
             if name in self._species:
                 raise ModelError(f"{site}: species {name!r} is already declared (at {self._species[name].defined_at})")
             if name in self._systems:
@@ -298,7 +298,8 @@ class Model:
         return dict(self._systems)
 
     def system(self, name: str) -> _System:
-        if name not in self._systems:
+        name = getattr(name, "name", name)
+        if not isinstance(name, str) or name not in self._systems:
             raise ModelError(f"unknown system {name!r}{did_you_mean(name, self._systems)}")
         return self._systems[name]
 

@@ -50,9 +50,10 @@ def _parse_side(text: str, side: str, offset: int, full: str) -> tuple[Term, ...
             match = _TERM.match(side, pos)
             if not match or match.end() == pos:
                 if _FRACTIONAL_COUNT.match(side, pos):
-                    raise ModelError(f"reaction {full!r}: stoichiometry must be a whole number (molecules react "
-                                     "whole); scale the equation, e.g. '0.5 A -> B' as 'A -> 2 B'"
-                                     + _pointer(full, offset + pos + (len(side[pos:]) - len(side[pos:].lstrip()))))
+                    start = offset + pos + (len(side[pos:]) - len(side[pos:].lstrip()))
+                    raise ModelError(f"reaction {full!r}: stoichiometry must be a whole number (molecules "
+                                     "react whole); scale the equation, e.g. '0.5 A -> B' as 'A -> 2 B'"
+                                     + _pointer(full, start))
                 raise ModelError(
                     f"reaction {full!r}: expected a species name at position {offset + pos}"
                     + _pointer(full, offset + pos + (len(side[pos:]) - len(side[pos:].lstrip())))

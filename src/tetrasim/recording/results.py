@@ -33,12 +33,13 @@ def _target_path(path) -> str:
         raise SimulationError(f"cannot save results to {path!r}: it is a folder; give a file name such as "
                               f"{os.path.join(path, 'results.h5')!r}")
     if not path.lower().endswith(EXTENSIONS):
-        raise SimulationError(f"cannot save results to {path!r}: results are written as HDF5, so the name must "
-                              f"end in {' or '.join(EXTENSIONS)} (for CSV, export res[rec] with numpy.savetxt)")
+        raise SimulationError(f"cannot save results to {path!r}: results are written as HDF5, so the name "
+                              f"must end in {' or '.join(EXTENSIONS)} (for CSV, export res[rec] with "
+                              "numpy.savetxt)")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
-        raise SimulationError(f"cannot save results to {path!r}: the folder {folder!r} does not exist; create it "
-                              "first (os.makedirs) or pick another one")
+        raise SimulationError(f"cannot save results to {path!r}: the folder {folder!r} does not exist; "
+                              "create it first (os.makedirs) or pick another one")
     return path
 
 
@@ -147,7 +148,8 @@ class Results:
         try:
             handle, tmp = tempfile.mkstemp(prefix=".tetrasim-", suffix=".h5.part", dir=folder)
         except OSError as error:
-            raise SimulationError(f"cannot save results to {path!r}: {error.strerror} in {folder!r}") from None
+            raise SimulationError(f"cannot save results to {path!r}: {error.strerror} "
+                                  f"in {folder!r}") from None
         os.close(handle)
         try:
             with h5py.File(tmp, "w") as f:

@@ -12,10 +12,10 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from ..arguments import flag, seed_value
-from ..errors import SimulationError
-from ..units import to_si
 from ..compile.compiler import reorder_csr
+from ..errors import SimulationError
 from ..kernels.opsplit import STREAM_WORDS, clear_touched, diffusion_operator, opsplit_steps, ssa_operator
+from ..units import to_si
 from .base import Solver
 
 __all__ = ["OpSplitSolver", "reaction_clusters"]
