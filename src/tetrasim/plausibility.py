@@ -14,7 +14,8 @@ import numpy as np
 from .errors import warn_model
 from .units import AVOGADRO
 
-__all__ = ["warn_concentration", "warn_volume", "warn_area", "warn_compiled", "RANGES"]
+__all__ = ["warn_concentration", "warn_diffusion_coefficient", "warn_volume", "warn_area", "warn_compiled",
+           "RANGES"]
 
 # (low, high) of the plausible range of each quantity, in SI / STEPS units.
 RANGES = {
@@ -24,14 +25,18 @@ RANGES = {
     "surface concentration": (0.0, 1e-5),  # mol/m^2
     # from a (10 nm)³ nanodomain to a 1 µL bath; a whole neuron is ~1e-14 m³.
     "volume": (1e-24, 1e-9),  # m^3
+    # from proteins in a crowded membrane (~1e-15) to small ions in water (~2e-9), with margin
+    "diffusion coefficient": (1e-16, 1e-7),  # m^2/s
     # from a (10 nm)² membrane domain to 1 mm².
     "area": (1e-16, 1e-6),  # m^2
-    # expected molecules per voxel at 1 µM (DESIGN: < 1e-3 or > 1e9 is implausible)
+    # expected molecules per voxel at 1 µM: below 1e-3 the voxels are ~10 nm, above 1e9 ~100 µm
     "molecules per voxel": (1e-3, 1e9),
 }
 
-_UNIT = {"concentration": "M", "surface concentration": "mol/m^2", "volume": "m^3", "area": "m^2"}
+_UNIT = {"diffusion coefficient": "m^2/s", "concentration": "M", "surface concentration": "mol/m^2",
+         "volume": "m^3", "area": "m^2"}
 _HINT = {
+    "diffusion coefficient": "bare numbers are in m^2/s: write ts.Q('9 um^2/s') for other units",
     "concentration": "bare numbers are in M (mol/L): write ts.Q('40 uM') for micromolar",
     "surface concentration": "bare numbers on a patch are in mol/m^2: write ts.Q('1e-9 mol/m^2')",
     "volume": "bare numbers are in m^3: 1 fL is 1e-18 m^3, or write ts.Q('1 um^3')",
@@ -50,6 +55,11 @@ def _check(value: float, kind: str, what: str) -> None:
 def warn_concentration(value: float, dims: str, what: str) -> None:
     """Warn about a concentration above 1 M (volume) or 1e-5 mol/m² (patch)."""
     _check(float(value), dims, what)
+
+
+def warn_diffusion_coefficient(value: float, what: str) -> None:
+    """Warn about a diffusion coefficient outside 1e-16..1e-7 m²/s."""
+    _check(float(value), "diffusion coefficient", what)
 
 
 def warn_volume(value: float, what: str) -> None:

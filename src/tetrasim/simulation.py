@@ -18,7 +18,7 @@ import numpy as np
 from .arguments import check_keywords, flag, seed_value
 from .compile import compile_system
 from .errors import CapabilityError, ModelError, SimulationError, did_you_mean
-from .plausibility import warn_concentration
+from .plausibility import warn_concentration, warn_diffusion_coefficient
 from .recording.probes import (
     Amount,
     Conc,
@@ -349,6 +349,7 @@ class Simulation:
         value = to_si(coefficient, "diffusion coefficient", f"diffusion coefficient of {species}")
         if not math.isfinite(value) or value < 0:
             raise SimulationError(f"diffusion coefficient of {species!r} must be finite and >= 0")
+        warn_diffusion_coefficient(value, f"diffusion coefficient of {species}")
         rules = [i for i, r in enumerate(c.diffusion_rules)
                  if r.species == str(species) and (where is None or r.location == where)]
         if not rules:

@@ -86,3 +86,15 @@ def test_warnings_can_be_silenced_or_made_errors():
         warnings.simplefilter("error", ModelWarning)
         with pytest.raises(ModelWarning):
             ts.WellMixed().compartment("c", volume=1.0)
+
+
+def test_changing_a_diffusion_coefficient_warns_too():
+    model = ts.Model()
+    model.species("A")
+    model.volume_system("v").diffusion("A", 1e-12)
+    geom = ts.MeshGeometry(grid_mesh(2, 1, 1, 0.5e-6))
+    geom.compartment("c", systems=["v"])
+    sim = ts.Simulation(model, geom, solver="ssa", seed=1, progress=False)
+    found = caught(lambda: sim.set_diffusion_coefficient("A", 1e-3))
+    assert len(found) == 1 and "m^2/s" in str(found[0].message) and found[0].filename == __file__
+    assert not caught(lambda: sim.set_diffusion_coefficient("A", 2e-12))
