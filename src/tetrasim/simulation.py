@@ -182,7 +182,11 @@ class Simulation:
     def _ensure_runs(self, n: int) -> None:
         """Create ``n`` replicate states from the initial state (once per simulation or reset)."""
         if self._states is None:
-            self._states = np.repeat(self._template[None, :], n, axis=0)
+            try:
+                self._states = np.repeat(self._template[None, :], n, axis=0)
+            except MemoryError:
+                raise SimulationError(f"{n} runs of {len(self._template)} pools do not fit in memory; "
+                                      "use fewer runs per simulation") from None
             self._run_states = self.solver.new_runs(self.seed, n)
         elif self._states.shape[0] != n:
             raise SimulationError(f"this simulation holds {self._states.shape[0]} runs, not {n}; call sim.reset() "
@@ -447,7 +451,11 @@ class Simulation:
         record_pools = np.concatenate(pools).astype(np.int64) if pools else np.zeros(0, np.int64)
         record_columns = np.concatenate(columns).astype(np.int64) if columns else np.zeros(0, np.int64)
         n_runs = self._states.shape[0]
-        raw = np.zeros((n_runs, len(union_times), offset), dtype=self.solver.state_dtype)
+        try:
+            raw = np.zeros((n_runs, len(union_times), offset), dtype=self.solver.state_dtype)
+        except MemoryError:
+            raise SimulationError(f"the recorders' {len(union_times)} samples x {offset} columns x {n_runs} "
+                                  "runs do not fit in memory; record less often or fewer elements") from None
         bar = self._progress_bar(progress, n_runs, t_end)
         try:
             for r in range(n_runs):

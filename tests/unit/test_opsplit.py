@@ -298,18 +298,19 @@ def test_adding_a_recorder_does_not_change_the_trajectory():
         assert sim.solver.stats[2] == plain_sim.solver.stats[2]
 
 
-def test_a_sample_is_the_state_at_the_last_grid_point():
-    """A sample at r shows the state after floor(r/τ) steps: the same as a run that stops there."""
+def test_a_sample_is_the_state_a_run_stopped_there_would_have():
+    """A sample at r inside a step is taken on a branch: the state at r of a run that stops at r
+    (same seed), while the recorded trajectory itself goes on with whole steps."""
     sim = full_sim(seed=5)
     tau = sim.solver.tau
     every = 2.37 * tau
     rec = sim.record(ts.Count("A", where="cyto", per_element=True), every=every)
     samples = sim.run(12 * tau)[rec][0]
     for k in (1, 2, 4):
-        grid_point = math.floor(k * every / tau) * tau
         stopped = full_sim(seed=5)
-        stopped.run(grid_point)
+        stopped.run(k * every)
         np.testing.assert_array_equal(samples[k], stopped.get_count("cyto", "A", per_element=True))
+    assert sim.solver.stats[2] == expected_steps([12 * tau], tau)  # branches are not counted as steps
 
 
 def test_continuation_equals_single_run_on_the_step_grid():

@@ -88,7 +88,10 @@ class WellMixed:
     def patch(self, name: str, area, inner: str, outer: str | None = None, systems=None) -> WellMixedPatch:
         """Add a membrane patch of ``area`` m² between ``inner`` and (optionally) ``outer``."""
         self._check_new(name)
+        inner, outer = getattr(inner, "name", inner), getattr(outer, "name", outer)
         for side, comp in (("inner", inner), ("outer", outer)):
+            if comp is not None and not isinstance(comp, str):
+                raise GeometryError(f"patch {name!r}: {side} must be a compartment name, got {comp!r}")
             if comp is not None and comp not in self.compartments:
                 raise GeometryError(
                     f"patch {name!r}: {side} compartment {comp!r} does not exist"

@@ -184,15 +184,28 @@ class OpSplitSolver(Solver):
             t = t_stop if last else t + h
         return t
 
+    def _branch_state(self, run_state, counts, t, r):
+        """The state at ``r`` inside the next step, on a branch that leaves the trajectory alone.
+
+        A copy of the state at the grid point ``t`` takes one step of length r - t with the keys
+        of the next step (the random numbers are counter-based: the branch consumes nothing the
+        trajectory will use). That is exactly the state a run stopped at ``r`` would reach.
+        """
+        branch = counts.copy()
+        stats = self.stats.copy()
+        self._steps(dict(run_state), branch, t, r, 1)
+        self.stats[:] = stats  # the branch is an observation, not work of the run
+        return branch
+
     def advance(self, run_state, counts, t_start, t_end, record_times, record_pools, record_columns, out,
                 progress=None):
         """Step from ``t_start`` to ``t_end`` on the grid t_start + n·τ; recording never cuts a step.
 
-        A sample at time r is the state at the last grid point at or before r (at most one step
-        τ earlier; exact at the end of the run call), so adding or removing a recorder leaves the
-        trajectory of a seed unchanged. Only without diffusion (τ = ∞) is there no grid to
-        sample on: then steps end at the record times (the reaction SSA is exact, the random
-        stream differs).
+        A record time on the grid samples the state there. A record time r inside a step is
+        sampled on a branch: a copy of the state at the step's start advanced by r - t with the
+        step's own keys (:meth:`_branch_state`), i.e. the state a run stopped at r would have;
+        the trajectory itself continues with the full step. So a sample is exactly timed, and
+        adding or removing a recorder leaves the trajectory of a seed unchanged.
         """
         t = float(t_start)
         k = 0
@@ -200,20 +213,20 @@ class OpSplitSolver(Solver):
         eps = 1e-12 * max(1.0, abs(t_end))
         tau = self._tau
         while True:
-            # end of the next step, by the rule of opsplit_steps (a last step is cut at t_end)
-            next_end = t_end if (t_end - t <= tau * (1.0 + 1e-12) or not np.isfinite(tau)) else t + tau
-            while k < n_records and (record_times[k] < next_end - eps or t >= t_end):
-                np.add.at(out[k], record_columns, counts[record_pools])  # the state at grid point t
+            while k < n_records and (record_times[k] <= t + eps or t >= t_end):
+                np.add.at(out[k], record_columns, counts[record_pools])  # a grid point (or the end)
                 k += 1
             if t >= t_end:
                 return
-            if not np.isfinite(tau):
-                t_stop = min(float(record_times[k]), t_end) if k < n_records else t_end
-                t = self._steps(run_state, counts, t, t_stop, _STEPS_PER_CHUNK)
-            else:
-                steps = _STEPS_PER_CHUNK
-                if k < n_records:  # whole steps that end at or before the next record time
-                    steps = min(steps, max(1, int(np.floor((record_times[k] - t) / tau + 1e-9))))
-                t = self._steps(run_state, counts, t, t_end, steps)
+            # end of the next step, by the rule of opsplit_steps (the last step is cut at t_end)
+            next_end = t_end if t_end - t <= tau * (1.0 + 1e-12) else t + tau
+            while k < n_records and record_times[k] < next_end - eps:
+                branch = self._branch_state(run_state, counts, t, float(record_times[k]))
+                np.add.at(out[k], record_columns, branch[record_pools])
+                k += 1
+            steps = _STEPS_PER_CHUNK
+            if k < n_records and np.isfinite(tau):  # whole steps that end at or before the next record
+                steps = min(steps, max(1, int(np.floor((record_times[k] - t) / tau + 1e-9))))
+            t = self._steps(run_state, counts, t, t_end, steps)
             if progress is not None:
                 progress(t)
