@@ -10,6 +10,7 @@ __version__ = "0.1.0"
 from . import errors
 from .compile import CompiledSystem, compile_system
 from .errors import (
+    ArgumentError,
     CapabilityError,
     CompileError,
     GeometryError,
@@ -24,13 +25,13 @@ from .geometry.mesh import TetMesh
 from .geometry.regions import MeshGeometry
 from .geometry.wellmixed import WellMixed
 from .model import Model
-from .recording import ROI, Conc, Count, Results, Tet, Tri, load_results
+from .recording import ROI, Amount, Conc, Count, Results, Tet, Tri, load_results
 from .simulation import Simulation
 from .units import Q
 
 __all__ = [
     "__version__", "errors", "Model", "WellMixed", "TetMesh", "MeshGeometry", "shapes", "load_mesh", "mesh_info", "Simulation", "compile_system", "CompiledSystem",
-    "Count", "Conc", "Tet", "Tri", "ROI", "Results", "load_results", "Q",
+    "Count", "Conc", "Amount", "Tet", "Tri", "ROI", "Results", "load_results", "Q",
     "TetrasimError", "ModelError", "UnitError", "GeometryError", "MeshFormatError", "CompileError",
-    "CapabilityError", "SimulationError",
+    "CapabilityError", "SimulationError", "ArgumentError",
 ]

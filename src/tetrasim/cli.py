@@ -59,6 +59,8 @@ def _non_negative_int(text: str) -> int:
 def _cmd_demo(args) -> int:
     from .demo import run_demo
 
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise CommandError(f"--out {args.out!r} is a file; --out names the folder the results go to")
     output = run_demo(out_dir=args.out, runs=args.runs, solver=args.solver, plot=not args.no_plot,
                       model=args.model, seed=args.seed)
     if output.notes:
@@ -80,7 +82,9 @@ def _cmd_run(args) -> int:
         runpy.run_path(script, run_name="__main__")
     except TetrasimError as error:
         line = _line_in(error, script)
-        if line is not None and not args.traceback:
+        # Model errors already start with "script.py:LINE:"; say where only once.
+        site = f"{os.path.basename(script)}:{line}"
+        if line is not None and not args.traceback and site not in str(error):
             error.args = (f"{error} [{script}, line {line}]",)
         raise
     finally:

@@ -7,6 +7,8 @@ Users catch :class:`TetrasimError` to catch everything raised deliberately by te
 from __future__ import annotations
 
 import difflib
+import os
+import sys
 import warnings
 
 __all__ = [
@@ -19,6 +21,7 @@ __all__ = [
     "CapabilityError",
     "SimulationError",
     "InternalError",
+    "ArgumentError",
     "ModelWarning",
     "GeometryWarning",
     "did_you_mean",
@@ -62,6 +65,10 @@ class InternalError(TetrasimError, RuntimeError):
     """A bug in tetrasim: please report it with the traceback."""
 
 
+class ArgumentError(TetrasimError, TypeError):
+    """A call got a keyword it does not take, or an argument of the wrong kind (e.g. a misspelt option)."""
+
+
 class ModelWarning(UserWarning):
     """An implausible but legal model parameter (magnitudes far from biology)."""
 
@@ -70,12 +77,40 @@ class GeometryWarning(UserWarning):
     """An implausible but legal geometry (edge lengths that suggest a wrong unit)."""
 
 
+def _normalised(text: str) -> str:
+    """Lower case, '-' for '_' and blanks: 'WM_SSA' and 'wm-ssa' are the same word to a reader."""
+    return "-".join(str(text).lower().replace("_", "-").split())
+
+
 def did_you_mean(name: str, candidates) -> str:
-    """Return a ``" (did you mean 'x'?)"`` hint, or an empty string when nothing is close."""
-    close = difflib.get_close_matches(str(name), [str(c) for c in candidates], n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    """Return a ``" (did you mean 'x'?)"`` hint, or an empty string when nothing is close.
+
+    A candidate that differs only in case or in '-'/'_' wins over a merely similar spelling.
+    """
+    candidates = [str(c) for c in candidates]
+    key = _normalised(name)
+    same = [c for c in candidates if _normalised(c) == key and c != str(name)]
+    if same:
+        return f" (did you mean {same[0]!r}?)"
+    by_key: dict[str, str] = {}
+    for c in candidates:
+        by_key.setdefault(_normalised(c), c)
+    close = difflib.get_close_matches(key, list(by_key), n=1, cutoff=0.6)
+    return f" (did you mean {by_key[close[0]]!r}?)" if close else ""
 
 
-def warn_model(message: str, stacklevel: int = 3) -> None:
-    """Emit a :class:`ModelWarning` pointing at the user's line."""
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def warn_model(message: str, stacklevel: int | None = None) -> None:
+    """Emit a :class:`ModelWarning` pointing at the user's line.
+
+    By default the warning is attributed to the first caller outside the tetrasim package,
+    however deep the call (wrappers, helpers) inside tetrasim is; ``stacklevel`` overrides.
+    """
+    if stacklevel is None:
+        stacklevel, frame = 2, sys._getframe(1)  # level 2 is our caller
+        while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR):
+            stacklevel += 1
+            frame = frame.f_back
     warnings.warn(message, ModelWarning, stacklevel=stacklevel)

@@ -15,9 +15,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .arguments import check_keywords, flag, seed_value
 from .compile import compile_system
-from .errors import CapabilityError, SimulationError, did_you_mean
-from .recording.probes import Conc, Count, concentration_factor, resolve_where
+from .errors import CapabilityError, ModelError, SimulationError, did_you_mean
+from .plausibility import warn_concentration, warn_diffusion_coefficient
+from .recording.probes import (
+    Amount,
+    Conc,
+    Count,
+    concentration_factor,
+    concentration_unit,
+    is_surface,
+    molecules_per_unit,
+    resolve_where,
+)
 from .recording.results import RecordedSeries, Results
 from .solvers.base import Runtime
 from .solvers.registry import canonical_solver_name, get_solver_class
@@ -26,6 +37,8 @@ from .backends.serial import SerialBackend
 from .units import AVOGADRO, rate_dims, to_si
 
 __all__ = ["Simulation", "Recorder"]
+
+_MAX_SAMPLES = 10**8  # samples one recorder may take in one run call (1e-300 s steps would exhaust memory)
 
 
 @dataclass(eq=False)
@@ -39,6 +52,7 @@ class Recorder:
     pools: np.ndarray
     factor: np.ndarray | None  # per-element molar factor for Conc
     where_text: str
+    unit: str = "molecules"
     next_index: int = 0
     positions: np.ndarray | None = None  # MPI: output column of each local pool (per_element)
     n_total: int | None = None  # MPI: elements of the whole selection (per_element width)
@@ -84,6 +98,7 @@ def _spread_integer(total: int, weights: np.ndarray, rng: np.random.Generator) -
     return base
 
 
+@check_keywords
 class Simulation:
     """Simulate ``model`` on ``geometry`` with ``solver``.
 
@@ -139,6 +154,8 @@ class Simulation:
         if self.solver_name.startswith("wm-") and is_mesh:
             raise CapabilityError(f"solver {solver!r} is well-mixed; on a mesh use 'ssa', 'opsplit' or 'ode'")
         solver_class = get_solver_class(self.solver_name)
+        # a misspelt keyword (sed=1) must not vanish into the solver options
+        solver_class.check_options(options, ("model", "geometry", "solver", "seed", "progress"))
         if getattr(solver_class, "needs_mesh", False) and not is_mesh:
             raise CapabilityError(f"solver {solver!r} needs a mesh geometry (ts.MeshGeometry); use 'wm-ssa' "
                                   "or 'wm-ode' for a well-mixed one")
@@ -154,10 +171,9 @@ class Simulation:
         self.solver = solver_class(c, self.runtime, **options)
         if seed is None:
             seed = int(np.random.SeedSequence().entropy % (2**63))
-        if not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise SimulationError(f"seed must be a non-negative integer, got {seed!r}")
-        self.seed = int(seed)
-        self.progress = progress
+        self.seed = seed_value(seed, SimulationError)
+        self.progress = None if progress is None else flag(progress, "Simulation(progress=...)",
+                                                           SimulationError)
         self._template = np.zeros(c.n_pools, dtype=self.solver.state_dtype)
         self._states: np.ndarray | None = None
         self._run_states: list | None = None
@@ -188,7 +204,11 @@ class Simulation:
     def _ensure_runs(self, n: int) -> None:
         """Create ``n`` replicate states from the initial state (once per simulation or reset)."""
         if self._states is None:
-            self._states = np.repeat(self._template[None, :], n, axis=0)
+            try:
+                self._states = np.repeat(self._template[None, :], n, axis=0)
+            except MemoryError:
+                raise SimulationError(f"{n} runs of {len(self._template)} pools do not fit in memory; "
+                                      "use fewer runs per simulation") from None
             self._run_states = self.solver.new_runs(self.seed, n)
         elif self._states.shape[0] != n:
             raise SimulationError(f"this simulation holds {self._states.shape[0]} runs, not {n}; call sim.reset() "
@@ -221,6 +241,7 @@ class Simulation:
         integer-exact for stochastic solvers. ``per_element=True`` takes one value per element
         (or an array of shape (runs, elements)).
         """
+        per_element = flag(per_element, "set_count(per_element=...)", SimulationError)
         elements, pools, _ = self._select(where, species)
         integer = np.issubdtype(self.solver.state_dtype, np.integer)
         if per_element:
@@ -261,49 +282,66 @@ class Simulation:
 
     def get_count(self, where, species, per_element: bool = False):
         """Molecules of ``species`` in ``where`` (per replicate when runs > 1)."""
+        per_element = flag(per_element, "get_count(per_element=...)", SimulationError)
         _, pools, _ = self._select(where, species)
         return self._unpack(self._states_view()[:, pools], per_element)
 
     def set_conc(self, where, species, conc, per_element: bool = False) -> None:
-        """Set the concentration (M, or a quantity like ``ts.Q('25 uM')``) of ``species`` in ``where``."""
+        """Set the concentration of ``species`` in ``where``: M (or a quantity like ``ts.Q('25 uM')``) in a
+        compartment, mol/m² (or ``ts.Q('1e-9 mol/m^2')``) on a patch."""
+        per_element = flag(per_element, "set_conc(per_element=...)", SimulationError)
         elements, pools, _ = self._select(where, species)
-        factor = 1e3 * AVOGADRO * self.compiled.measure[elements]
+        factor = molecules_per_unit(self.compiled, elements)
+        dims = "surface concentration" if is_surface(self.compiled, elements) else "concentration"
         if per_element:
-            values = np.asarray([to_si(v, "concentration", f"concentration of {species}")
-                                 for v in np.ravel(conc)]).reshape(np.shape(conc)) * factor
+            values = np.asarray([to_si(v, dims, f"concentration of {species}")
+                                 for v in np.ravel(conc)]).reshape(np.shape(conc))
+            if values.ndim not in (1, 2) or values.shape[-1] != len(elements):
+                raise SimulationError(f"set_conc(per_element=True) for {_where_text(where)!r} needs "
+                                      f"{len(elements)} values (or (runs, {len(elements)})), "
+                                      f"got shape {values.shape}")
+            for value in np.unique(values):
+                warn_concentration(value, dims, f"concentration of {species} in {_where_text(where)}")
+            values = values * factor
             if np.issubdtype(self.solver.state_dtype, np.integer):
                 values = np.round(values)
             self.set_count(where, species, values, per_element=True)
             return
-        value = to_si(conc, "concentration", f"concentration of {species}")
+        value = to_si(conc, dims, f"concentration of {species}")
         if not math.isfinite(value) or value < 0:
             raise SimulationError(f"concentration of {species!r} must be finite and >= 0, got {conc!r}")
+        warn_concentration(value, dims, f"concentration of {species} in {_where_text(where)}")
         total = value * factor.sum()
         if np.issubdtype(self.solver.state_dtype, np.integer):
             total = round(total)
         self.set_count(where, species, total)
 
     def get_conc(self, where, species, per_element: bool = False):
-        """Concentration (M) of ``species`` in ``where``."""
+        """Concentration of ``species`` in ``where``: M in a compartment, mol/m² on a patch."""
+        per_element = flag(per_element, "get_conc(per_element=...)", SimulationError)
         elements, pools, _ = self._select(where, species)
         counts = self._states_view()[:, pools].astype(np.float64)
-        measure = self.compiled.measure[elements]
+        capacity = molecules_per_unit(self.compiled, elements)
         if per_element:
-            data = counts / (1e3 * AVOGADRO * measure)
+            data = counts / capacity
             return data[0] if data.shape[0] == 1 else data
-        data = counts.sum(axis=1) / (1e3 * AVOGADRO * measure.sum())
+        data = counts.sum(axis=1) / capacity.sum()
         return data[0].item() if data.shape[0] == 1 else data
 
     def set_clamped(self, where, species, clamped: bool = True) -> None:
         """Hold the count of ``species`` in ``where`` fixed (sources and sinks)."""
+        clamped = flag(clamped, "set_clamped(..., clamped)", SimulationError)
         _, pools, _ = self._select(where, species)
-        self.runtime.clamped[pools] = bool(clamped)
+        self.runtime.clamped[pools] = clamped
         self.solver.parameters_changed()
 
     # ------------------------------------------------------------------ parameters
     def set_rate(self, reaction: str, k, backward: bool = False) -> None:
         """Change the macroscopic rate constant of a reaction (STEPS units) from now on."""
         c = self.compiled
+        if not isinstance(reaction, str):
+            raise ModelError(f"set_rate takes a reaction name (a string such as 'binding'), got {reaction!r}")
+        backward = flag(backward, "set_rate(backward=...)", SimulationError)
         if reaction.endswith("#back"):  # a rule name selects that direction
             rules = [i for i in c.rule_indices(reaction) if c.reaction_rules[i].name == reaction]
         else:
@@ -322,6 +360,7 @@ class Simulation:
 
     def get_rate(self, reaction: str, backward: bool = False) -> float:
         c = self.compiled
+        backward = flag(backward, "get_rate(backward=...)", SimulationError)
         for i in c.rule_indices(reaction):
             if c.reaction_rules[i].backward == backward:
                 return float(self._rule_k[i])
@@ -330,9 +369,13 @@ class Simulation:
     def set_diffusion_coefficient(self, species, coefficient, where: str | None = None) -> None:
         """Change the diffusion coefficient (m²/s) of ``species`` (in compartment/patch ``where``, or everywhere)."""
         c = self.compiled
+        if where is not None and not isinstance(where, str):
+            raise SimulationError("set_diffusion_coefficient(where=...) takes a compartment or patch name, "
+                                  f"got {where!r}")
         value = to_si(coefficient, "diffusion coefficient", f"diffusion coefficient of {species}")
         if not math.isfinite(value) or value < 0:
             raise SimulationError(f"diffusion coefficient of {species!r} must be finite and >= 0")
+        warn_diffusion_coefficient(value, f"diffusion coefficient of {species}")
         rules = [i for i, r in enumerate(c.diffusion_rules)
                  if r.species == str(species) and (where is None or r.location == where)]
         if not rules:
@@ -351,14 +394,18 @@ class Simulation:
     def record(self, probe: Count, every: float, name: str | None = None) -> Recorder:
         """Sample ``probe`` every ``every`` seconds from the current time on; returns the handle."""
         if not isinstance(probe, Count):
-            raise SimulationError(f"record() takes ts.Count(...) or ts.Conc(...), got {probe!r}")
+            raise SimulationError("record() takes ts.Count(...), ts.Conc(...) or ts.Amount(...), "
+                                  f"got {probe!r}")
         every = float(to_si(every, "time", "every"))
         if not (math.isfinite(every) and every > 0):
             raise SimulationError(f"record(every=...) must be a positive time, got {every!r}")
         if self._states is not None and self.time > 0:
             raise SimulationError("add recorders before the first run (or call sim.reset())")
         elements, pools, _ = self._select(probe.where, probe.species)
-        name = name or f"{'conc' if isinstance(probe, Conc) else 'count'}_{probe.species}_" \
+        if name is not None and not isinstance(name, str):
+            raise SimulationError(f"record(name=...) must be a string, got {name!r}")
+        quantity = "conc" if isinstance(probe, Conc) else "amount" if isinstance(probe, Amount) else "count"
+        name = name or f"{quantity}_{probe.species}_" \
                        f"{_where_text(probe.where) if probe.where is not None else 'all'}"
         name = "".join(ch if ch.isalnum() or ch in "_-." else "_" for ch in name)
         base, i = name, 1
@@ -366,12 +413,19 @@ class Simulation:
             i += 1
             name = f"{base}_{i}"
         factor = concentration_factor(self.compiled, elements) if isinstance(probe, Conc) else None
-        recorder = Recorder(name, probe, every, elements, pools, factor, _where_text(probe.where))
+        unit = concentration_unit(self.compiled, elements) if isinstance(probe, Conc) else probe.unit
+        recorder = Recorder(name, probe, every, elements, pools, factor, _where_text(probe.where), unit)
         self._recorders[name] = recorder
         return recorder
 
     def _new_times(self, recorder: Recorder, t_end: float) -> np.ndarray:
-        last = int(math.floor(t_end / recorder.every * (1 + 1e-12) + 1e-9))
+        last = math.floor(t_end / recorder.every * (1 + 1e-12) + 1e-9)
+        if last - recorder.next_index > _MAX_SAMPLES:
+            samples = last - recorder.next_index + 1
+            raise SimulationError(f"recorder {recorder.name!r} would take {samples:.3g} samples "
+                                  f"(every={recorder.every:g} s up to {t_end:g} s); record less often "
+                                  "(at most "
+                                  f"{_MAX_SAMPLES:.0e} samples per run call)")
         if last < recorder.next_index:
             return np.zeros(0)
         times = np.arange(recorder.next_index, last + 1, dtype=np.float64) * recorder.every
@@ -391,6 +445,7 @@ class Simulation:
 
     def run(self, t_end, runs: int | None = None, progress=None) -> Results:
         """Advance every replicate to absolute time ``t_end`` and return all results so far."""
+        progress = None if progress is None else flag(progress, "run(progress=...)", SimulationError)
         t_end = float(to_si(t_end, "time", "t_end"))
         if not math.isfinite(t_end) or t_end < self.time:
             raise SimulationError(f"run({t_end!r}): the end time must be >= the current time {self.time}")
@@ -419,7 +474,11 @@ class Simulation:
         record_pools = np.concatenate(pools).astype(np.int64) if pools else np.zeros(0, np.int64)
         record_columns = np.concatenate(columns).astype(np.int64) if columns else np.zeros(0, np.int64)
         n_runs = self._states.shape[0]
-        raw = np.zeros((n_runs, len(union_times), offset), dtype=self.solver.state_dtype)
+        try:
+            raw = np.zeros((n_runs, len(union_times), offset), dtype=self.solver.state_dtype)
+        except MemoryError:
+            raise SimulationError(f"the recorders' {len(union_times)} samples x {offset} columns x {n_runs} "
+                                  "runs do not fit in memory; record less often or fewer elements") from None
         bar = self._progress_bar(progress, n_runs, t_end)
         try:
             for r in range(n_runs):
@@ -456,8 +515,10 @@ class Simulation:
             data = data.astype(np.float64)
             if recorder.probe.per_element:
                 return data * recorder.factor
-            volume = self.compiled.measure[recorder.elements].sum()
-            return data[:, :, 0] / (1e3 * AVOGADRO * volume)
+            return data[:, :, 0] / molecules_per_unit(self.compiled, recorder.elements).sum()
+        if isinstance(recorder.probe, Amount):
+            data = data.astype(np.float64) / AVOGADRO
+            return data if recorder.probe.per_element else data[:, :, 0]
         return data if recorder.probe.per_element else data[:, :, 0]
 
     def _progress_bar(self, progress, n_runs: int, t_end: float):
@@ -486,8 +547,9 @@ class Simulation:
                 shape = (n_runs, 0) + ((len(r.elements),) if r.probe.per_element else ())
                 data = np.zeros(shape)
             series[name] = RecordedSeries(
-                name=name, quantity="conc" if isinstance(r.probe, Conc) else "count", species=r.probe.species,
-                where=r.where_text, unit=r.probe.unit, times=times, data=data,
+                name=name, quantity="conc" if isinstance(r.probe, Conc) else
+                "amount" if isinstance(r.probe, Amount) else "count", species=r.probe.species,
+                where=r.where_text, unit=r.unit, times=times, data=data,
                 elements=r.elements if r.probe.per_element else None)
         return Results(series, self.seed, self.solver_name, self.compiled.model_hash, __version__, n_runs,
                        meta={"t_end": self.time})

@@ -68,6 +68,7 @@ DIMS: dict[str, Dims] = {
     "time": _d(s=1),
     "diffusion coefficient": _d(m=2, s=-1),
     "concentration": _d(mol=1, m=-3),
+    "surface concentration": _d(mol=1, m=-2),
     "potential": _d(kg=1, m=2, A=-1, s=-3),
     "conductance": _d(kg=-1, m=-2, A=2, s=3),
     "capacitance per area": _d(kg=-1, m=-4, A=2, s=4),

@@ -118,8 +118,17 @@ def test_run_reports_tetrasim_error_with_script_line(tmp_path, capsys):
     script.write_text("import tetrasim as ts\nmodel = ts.Model()\nmodel.species('A')\nmodel.species('A')\n")
     assert main(["run", str(script)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("tetrasim: error: ") and "line 4" in err
+    assert err.startswith("tetrasim: error: ") and "broken.py:4" in err
     assert "Traceback" not in err and err.count("\n") == 1
+    assert "line 4" not in err  # the model error names its line already: say it once (issue 15 item 9)
+
+
+def test_run_adds_the_script_line_when_the_error_lacks_it(tmp_path, capsys):
+    script = tmp_path / "late.py"
+    script.write_text("import tetrasim as ts\n\nts.WellMixed().compartment('c', volume=-1)\n")
+    assert main(["run", str(script)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("line 3") == 1 and err.count("late.py") == 1
 
 
 def test_traceback_flag_shows_traceback(tmp_path, capsys):

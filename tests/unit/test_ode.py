@@ -382,7 +382,7 @@ def test_progress_reports_end_time():
 
 def test_options_are_checked():
     model, geom = well_mixed("A ->", 1.0)
-    with pytest.raises(CapabilityError, match="no option 'dt'"):
+    with pytest.raises(ts.ArgumentError, match="no option 'dt'"):
         ts.Simulation(model, geom, solver="wm-ode", dt=1e-3)
     with pytest.raises(CapabilityError, match="unknown method"):
         ts.Simulation(model, geom, solver="wm-ode", method="euler")

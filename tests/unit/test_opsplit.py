@@ -9,8 +9,8 @@ What is checked, and why (DESIGN.md §4, §5, §7):
 * diffusion conserves molecules exactly at every step; clamped pools never change and act
   as sources (or sinks);
 * τ = 1 / max Σd from an independent hand computation on the mesh; τ follows D changes; the
-  ``dt=`` cap; the last step is shortened so that samples fall exactly on record times, and
-  what this means for continuing a run (``run(a)`` then ``run(b)``);
+  ``dt=`` cap; record times never cut a step (a recorder does not change the trajectory), and
+  what the step grid means for continuing a run (``run(a)`` then ``run(b)``);
 * the data access of the ``ssa`` facade works with ``opsplit`` unchanged;
 * the kernel equals a plain-Python reference step (below) bit for bit on a tiny case: every
   random number is keyed by (seed, run, step, key, purpose) exactly as documented.
@@ -237,7 +237,7 @@ def test_tau_follows_diffusion_coefficient_and_dt_cap():
     assert full_sim(dt=10 * tau0).solver.tau == tau0
     with pytest.raises(ts.SimulationError):
         full_sim(dt=-1.0)
-    with pytest.raises(ts.SimulationError):
+    with pytest.raises(ts.ArgumentError, match="no option 'not_an_option'"):
         full_sim(not_an_option=1)
 
 
@@ -266,7 +266,8 @@ def expected_steps(stops, tau):
     return steps
 
 
-def test_last_step_is_shortened_to_land_on_record_times():
+def test_record_times_do_not_cut_steps():
+    """Steps are τ long from the start of a run call to its end, whatever the record times."""
     sim = full_sim()
     tau = sim.solver.tau
     every = 2.37 * tau  # not a multiple of tau
@@ -274,35 +275,68 @@ def test_last_step_is_shortened_to_land_on_record_times():
     res = sim.run(0.05)
     times = res.times_of(rec)
     np.testing.assert_array_equal(times, np.arange(len(times)) * every)
-    stops = sorted(set(times[1:]) | {0.05})
-    assert sim.solver.stats[2] == expected_steps(stops, tau)
+    assert sim.solver.stats[2] == expected_steps([0.05], tau)
     assert sim.time == 0.05
 
 
-def test_continuation_equals_single_run_when_the_step_grid_lines_up():
-    """The RNG keys on the step counter, so ``run(a); run(b)`` equals ``run(b)`` exactly when both
-    take the same steps: i.e. when ``a`` is a step boundary of the single run (a record time).
+def test_adding_a_recorder_does_not_change_the_trajectory():
+    """Issue 14 item 10: recording observes the path. Today's code (before the fix) cut the step
+    grid at every record time, so the dense recorder below changed the final state."""
+    def final_state(every):
+        sim = full_sim(seed=8)
+        sim.record(ts.Count("A", where="cyto"), every=0.05)
+        if every is not None:
+            record_everything(sim, every=every)
+        sim.run(0.05, runs=2)
+        return np.stack([sim.get_count("cyto", s, per_element=True) for s in ("A", "B", "C")]), sim
 
-    Here a = 0.1875 is a record time (every = 1/16 s, exact binary fractions): identical.
-    Without a record at ``a`` the single run steps straight across ``a`` while the continuation
-    takes a shortened step ending at ``a``: a different step grid, hence a different (equally
-    valid) trajectory -- documented in docs/concepts/opsplit.md.
+    plain, plain_sim = final_state(None)
+    tau = plain_sim.solver.tau
+    for every in (0.37 * tau, 2.37 * tau, 3 * tau):
+        recorded, sim = final_state(every)
+        np.testing.assert_array_equal(recorded, plain)
+        assert sim.solver.stats[2] == plain_sim.solver.stats[2]
+
+
+def test_a_sample_is_the_state_a_run_stopped_there_would_have():
+    """A sample at r inside a step is taken on a branch: the state at r of a run that stops at r
+    (same seed), while the recorded trajectory itself goes on with whole steps."""
+    sim = full_sim(seed=5)
+    tau = sim.solver.tau
+    every = 2.37 * tau
+    rec = sim.record(ts.Count("A", where="cyto", per_element=True), every=every)
+    samples = sim.run(12 * tau)[rec][0]
+    for k in (1, 2, 4):
+        stopped = full_sim(seed=5)
+        stopped.run(k * every)
+        np.testing.assert_array_equal(samples[k], stopped.get_count("cyto", "A", per_element=True))
+    assert sim.solver.stats[2] == expected_steps([12 * tau], tau)  # branches are not counted as steps
+
+
+def test_continuation_equals_single_run_on_the_step_grid():
+    """The RNG keys on the step counter, so ``run(a); run(b)`` equals ``run(b)`` exactly when both
+    take the same steps: i.e. when ``a`` is a point of the single run's step grid (a multiple of τ).
+
+    Without that, the continuation takes a shortened step ending at ``a``: a different step
+    grid, hence a different (equally valid) trajectory -- documented in docs/concepts/opsplit.md.
     """
     every = 0.0625
+    tau = full_sim().solver.tau
+    a = 37 * tau
 
     def one(split):
         sim = full_sim(seed=21)
         recs = record_everything(sim, every=every)
         if split:
-            sim.run(0.1875, runs=2)
+            sim.run(a, runs=2)
         res = sim.run(0.5, runs=None if split else 2)
         return [res[r] for r in recs], int(sim.solver.stats[2])
 
     single, steps_single = one(False)
     split, steps_split = one(True)
     assert steps_single == steps_split
-    for a, b in zip(single, split, strict=True):
-        np.testing.assert_array_equal(a, b)
+    for x, y in zip(single, split, strict=True):
+        np.testing.assert_array_equal(x, y)
 
     # no record time at 0.1875: one more (shortened) step, a different trajectory
     def coarse(split):

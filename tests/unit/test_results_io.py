@@ -65,7 +65,8 @@ def test_round_trip_of_simulated_results(tmp_path):
 
 def test_round_trip_keeps_element_axis_and_metadata(tmp_path):
     res = _handmade()
-    loaded = ts.load_results(res.save(tmp_path / "sub" / "hand.h5"))  # missing folders are created
+    (tmp_path / "sub").mkdir()  # save() does not create folders (issue 15 item 8)
+    loaded = ts.load_results(res.save(tmp_path / "sub" / "hand.h5"))
     _assert_same(res, loaded)
     assert loaded["per_tet"].shape == (2, 2, 3)
     assert loaded.meta["note"] == "hand made"

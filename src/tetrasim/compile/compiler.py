@@ -18,9 +18,10 @@ from functools import cached_property
 
 import numpy as np
 
-from ..errors import CompileError, did_you_mean
+from ..errors import CompileError, ModelError, did_you_mean
 from ..units import AVOGADRO
 from .discretize import Discretization, check_systems, discretize
+from .duplicates import check_duplicate_rules
 
 __all__ = ["CompiledSystem", "compile_system", "ReactionRule", "DiffusionRule"]
 
@@ -146,14 +147,16 @@ class CompiledSystem:
         try:
             return self.species_names.index(name)
         except ValueError:
-            raise CompileError(f"unknown species {name!r}{did_you_mean(name, self.species_names)}") from None
+            raise ModelError(f"unknown species {name!r}{did_you_mean(name, self.species_names)}") from None
 
     def rule_indices(self, name: str) -> list[int]:
         """Reaction-rule indices for a reaction name (``name`` or ``name#back``)."""
+        if not isinstance(name, str):
+            raise ModelError(f"a reaction is named by a string such as 'binding', got {name!r}")
         found = [i for i, r in enumerate(self.reaction_rules) if r.name == name or r.reaction == name]
         if not found:
             names = sorted({r.reaction for r in self.reaction_rules})
-            raise CompileError(f"no reaction named {name!r}{did_you_mean(name, names)}")
+            raise ModelError(f"no reaction named {name!r}{did_you_mean(name, names)}")
         return found
 
 
@@ -442,13 +445,14 @@ def compile_system(model, geometry) -> CompiledSystem:
         raise CompileError(f"expected a geometry (ts.WellMixed or ts.MeshGeometry), got {geometry!r}")
     disc = discretize(geometry)
     check_systems(disc, model)
+    check_duplicate_rules(model, disc)
     species_index = {name: i for i, name in enumerate(model.species_names)}
     present = _species_presence(model, disc, species_index)
     reactions = _reaction_processes(model, disc, species_index, present)
     diffusion = _diffusion_processes(model, disc, species_index, present)
     n_pools = disc.n_elements * len(species_index)
     _compact_indices(reactions, diffusion, n_pools)
-    return CompiledSystem(
+    compiled = CompiledSystem(
         species_names=tuple(model.species_names),
         n_volume=disc.n_volume,
         n_surface=disc.n_surface,
@@ -461,3 +465,7 @@ def compile_system(model, geometry) -> CompiledSystem:
         **reactions,
         **diffusion,
     )
+    from ..plausibility import warn_compiled
+
+    warn_compiled(compiled)
+    return compiled

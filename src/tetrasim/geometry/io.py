@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..arguments import checked_keywords
 from ..errors import GeometryError, MeshFormatError
 from .conventions import parse_length_unit
 from .mesh import TetMesh
@@ -927,6 +928,7 @@ def _format_of(path: Path, format: str | None) -> str:  # noqa: A002
     return FORMATS[suffix]
 
 
+@checked_keywords
 def load_mesh(
     path,
     length_unit,
@@ -975,6 +977,7 @@ def load_mesh(
         ) from None
 
 
+@checked_keywords
 def save_mesh(mesh: TetMesh, path, *, format: str | None = None, length_unit="m") -> Path:  # noqa: A002
     """Write ``mesh`` to ``.npz`` (native) or Gmsh 4.1 ASCII ``.msh``; the old file is kept on failure."""
     path = Path(path)
@@ -988,6 +991,7 @@ def save_mesh(mesh: TetMesh, path, *, format: str | None = None, length_unit="m"
     return path
 
 
+@checked_keywords
 def mesh_info(path, length_unit="um", *, format=None) -> str:  # noqa: A002
     """Load a mesh file and return its :func:`summary` (the ``tetrasim mesh-info`` command).
 

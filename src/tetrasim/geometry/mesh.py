@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..arguments import check_keywords
 from ..errors import GeometryError, did_you_mean
 from . import quality
 from .conventions import FACE_VERTICES, parse_length_unit
@@ -48,6 +49,7 @@ def _as_index_array(values, name: str, upper: int, what: str) -> np.ndarray:
     return arr
 
 
+@check_keywords
 class TetMesh:
     """A tetrahedral mesh: vertices in metres, tets, element groups and cached derived data.
 

@@ -13,6 +13,7 @@ import warnings
 
 import numpy as np
 
+from ..arguments import checked_keywords
 from ..errors import GeometryError, GeometryWarning
 from .conventions import FACE_VERTICES, parse_length_unit
 

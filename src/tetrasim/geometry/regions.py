@@ -10,11 +10,23 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..arguments import check_keywords, index_array
 from ..errors import GeometryError, did_you_mean
 from .mesh import TetMesh, _as_index_array, _sorted_unique
 from .wellmixed import _systems
 
 __all__ = ["MeshGeometry", "MeshCompartment", "MeshPatch", "DiffusionBoundary", "MeshROI"]
+
+
+def _indices(values, what: str, upper: int, kind: str) -> np.ndarray:
+    """Sorted unique ids from a boolean mask or whole-number indices (never truncating 0.9 to 0)."""
+    try:
+        is_mask = np.asarray(values).dtype == bool
+    except (TypeError, ValueError):
+        is_mask = False
+    if not is_mask:
+        values = index_array(values, what, GeometryError)
+    return _sorted_unique(_as_index_array(values, what, upper, kind))
 
 
 @dataclass
@@ -97,6 +109,7 @@ class MeshROI:
         return self.indices if self.kind == "vertices" else np.zeros(0, np.int64)
 
 
+@check_keywords
 class MeshGeometry:
     """Named compartments, patches, diffusion boundaries and ROIs on a :class:`TetMesh`.
 
@@ -143,20 +156,27 @@ class MeshGeometry:
             return np.arange(self.mesh.n_tets, dtype=np.int64)
         if isinstance(tets, str):
             return self.mesh.group(tets)
-        arr = _sorted_unique(_as_index_array(tets, what, self.mesh.n_tets, "tet"))
-        return arr
+        return _indices(tets, what, self.mesh.n_tets, "tet")
 
     def _tris(self, tris, what: str) -> np.ndarray:
         if isinstance(tris, str):
             return self.mesh.tri_group(tris)
-        arr = np.asarray(tris)
-        if arr.ndim == 2 and arr.shape[1] == 3 and arr.dtype != bool:
-            return np.unique(self.mesh.find_tris(arr, name=what))
-        return _sorted_unique(_as_index_array(arr, what, self.mesh.n_tris, "triangle"))
+        try:
+            arr = np.asarray(tris)
+        except (TypeError, ValueError):
+            raise GeometryError(f"{what}: expected triangle ids, vertex triples or a group name, "
+                                f"got {tris!r}") from None
+        if arr.ndim == 2 and arr.dtype != bool:
+            if arr.shape[1] != 3:
+                raise GeometryError(f"{what}: triangles given as vertex triples need shape (k, 3), "
+                                    f"got {arr.shape}; or pass a flat list of triangle ids")
+            return np.unique(self.mesh.find_tris(index_array(arr.ravel(), what, GeometryError).reshape(-1, 3),
+                                                 name=what))
+        return _indices(tris, what, self.mesh.n_tris, "triangle")
 
     def _comp(self, name, what: str) -> MeshCompartment:
         key = getattr(name, "name", name)
-        if key not in self.compartments:
+        if not isinstance(key, str) or key not in self.compartments:
             raise GeometryError(
                 f"{what}: no compartment {key!r}{did_you_mean(key, self.compartments)}; "
                 f"define it first with geom.compartment({key!r}, tets=...)"
@@ -303,7 +323,7 @@ class MeshGeometry:
         elif kind == "tris":
             idx = self._tris(value, what)
         else:
-            idx = _sorted_unique(_as_index_array(value, what, self.mesh.n_vertices, "vertex"))
+            idx = _indices(value, what, self.mesh.n_vertices, "vertex")
         if idx.size == 0:
             raise GeometryError(f"{what}: the selection is empty")
         idx.setflags(write=False)

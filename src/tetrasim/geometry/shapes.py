@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..arguments import checked_keywords
 from ..errors import GeometryError
 from .mesh import TetMesh
 
@@ -158,6 +159,7 @@ def _check_size(size, *lengths) -> float:
     return s
 
 
+@checked_keywords
 def box(
     lx: float, ly: float, lz: float, size: float | None = None, seed: int = 0, *, cache: bool = True
 ) -> TetMesh:
@@ -183,6 +185,7 @@ def box(
     return _cached("box", {"lx": lx, "ly": ly, "lz": lz, "size": size, "seed": seed}, build, cache)
 
 
+@checked_keywords
 def cylinder(
     radius: float, length: float, size: float | None = None, seed: int = 0, *, cache: bool = True
 ) -> TetMesh:
@@ -202,6 +205,7 @@ def cylinder(
     return _cached("cylinder", {"radius": radius, "length": length, "size": size, "seed": seed}, build, cache)
 
 
+@checked_keywords
 def sphere(radius: float, size: float | None = None, seed: int = 0, *, cache: bool = True) -> TetMesh:
     """Tet mesh of a sphere of ``radius`` centred at the origin (metres)."""
     radius = _positive("radius", radius)
@@ -228,6 +232,7 @@ def _end_extent(n_nodes, d_node, spacing, length) -> float:
     return length / 2.0 if length / 2.0 > last + d_node / 2.0 else 0.0
 
 
+@checked_keywords
 def branchlet_volume(
     n_nodes: int = 5,
     d_node: float = 380e-9,
@@ -262,6 +267,7 @@ def branchlet_volume(
     return vol
 
 
+@checked_keywords
 def branchlet(
     n_nodes: int = 5,
     d_node: float = 380e-9,

@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from ..arguments import check_keywords
 from ..errors import GeometryError, did_you_mean
+from ..plausibility import warn_area, warn_volume
 from ..units import to_si
 
 __all__ = ["WellMixed", "WellMixedCompartment", "WellMixedPatch"]
@@ -40,13 +42,17 @@ def _systems(systems, what: str) -> list[str]:
         return []
     if isinstance(systems, str):
         return [systems]
-    names = [getattr(s, "name", s) for s in systems]
+    try:
+        names = [getattr(s, "name", s) for s in systems]
+    except TypeError:
+        raise GeometryError(f"{what}: systems must be a list of system names, got {systems!r}") from None
     for name in names:
         if not isinstance(name, str):
             raise GeometryError(f"{what}: systems must be names of model systems, got {name!r}")
     return names
 
 
+@check_keywords
 class WellMixed:
     """A well-mixed geometry: each compartment and patch is one homogeneous element.
 
@@ -75,13 +81,17 @@ class WellMixed:
         self._check_new(name)
         comp = WellMixedCompartment(name, _positive(volume, "volume", f"volume of compartment {name!r}"),
                                     _systems(systems, f"compartment {name!r}"))
+        warn_volume(comp.volume, f"volume of compartment {name!r}")
         self.compartments[name] = comp
         return comp
 
     def patch(self, name: str, area, inner: str, outer: str | None = None, systems=None) -> WellMixedPatch:
         """Add a membrane patch of ``area`` m² between ``inner`` and (optionally) ``outer``."""
         self._check_new(name)
+        inner, outer = getattr(inner, "name", inner), getattr(outer, "name", outer)
         for side, comp in (("inner", inner), ("outer", outer)):
+            if comp is not None and not isinstance(comp, str):
+                raise GeometryError(f"patch {name!r}: {side} must be a compartment name, got {comp!r}")
             if comp is not None and comp not in self.compartments:
                 raise GeometryError(
                     f"patch {name!r}: {side} compartment {comp!r} does not exist"
@@ -93,6 +103,7 @@ class WellMixed:
             raise GeometryError(f"patch {name!r}: inner and outer compartment are both {inner!r}")
         patch = WellMixedPatch(name, _positive(area, "area", f"area of patch {name!r}"), inner, outer,
                                _systems(systems, f"patch {name!r}"))
+        warn_area(patch.area, f"area of patch {name!r}")
         self.patches[name] = patch
         return patch
 

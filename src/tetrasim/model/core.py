@@ -13,9 +13,10 @@ import math
 import os
 from dataclasses import dataclass
 
+from ..arguments import check_keywords
 from ..errors import ModelError, did_you_mean, warn_model
 from ..units import rate_dims, to_si
-from .parser import Term, parse_reaction
+from .parser import SPECIES_NAME, Term, parse_reaction
 
 __all__ = ["Model", "Species", "VolumeSystem", "SurfaceSystem", "Reaction", "Diffusion"]
 
@@ -106,6 +107,7 @@ def _rate(value, order: int, surface_only: bool, what: str) -> float:
     return number
 
 
+@check_keywords
 class _System:
     surface = False
 
@@ -218,6 +220,7 @@ class SurfaceSystem(_System):
             )
 
 
+@check_keywords
 class Model:
     """A reaction–diffusion model: species and the systems that hold reactions and diffusion.
 
@@ -250,6 +253,9 @@ class Model:
         created = []
         for name in names:
             _check_name("species", name)
+            if not SPECIES_NAME.fullmatch(name):  # e.g. "Caα": an identifier, but no equation could name it
+                raise ModelError(f"{site}: species name {name!r} can only use the ASCII letters A-Z, a-z, "
+                                 "digits and '_' (reaction equations are parsed with these)")
             if name in self._species:
                 raise ModelError(f"{site}: species {name!r} is already declared (at {self._species[name].defined_at})")
             if name in self._systems:
@@ -292,7 +298,8 @@ class Model:
         return dict(self._systems)
 
     def system(self, name: str) -> _System:
-        if name not in self._systems:
+        name = getattr(name, "name", name)
+        if not isinstance(name, str) or name not in self._systems:
             raise ModelError(f"unknown system {name!r}{did_you_mean(name, self._systems)}")
         return self._systems[name]
 

@@ -7,9 +7,12 @@ from dataclasses import dataclass
 
 from ..errors import ModelError
 
-__all__ = ["Term", "ParsedReaction", "parse_reaction"]
+__all__ = ["Term", "ParsedReaction", "parse_reaction", "SPECIES_NAME"]
+
+SPECIES_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # what an equation can name (kept in step with _TERM)
 
 _LOCATIONS = {"s": "surface", "i": "inner", "o": "outer"}
+_FRACTIONAL_COUNT = re.compile(r"\s*(?:\d*\.\d+|\d+\s*/\s*\d+|\d+\.)(?:[eE][-+]?\d+)?\s*\*?\s*[A-Za-z_]")
 _TERM = re.compile(r"\s*(?:(\d+)\s*\*?\s*)?([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z]+))?\s*")
 
 
@@ -46,6 +49,11 @@ def _parse_side(text: str, side: str, offset: int, full: str) -> tuple[Term, ...
         if expect_term:
             match = _TERM.match(side, pos)
             if not match or match.end() == pos:
+                if _FRACTIONAL_COUNT.match(side, pos):
+                    start = offset + pos + (len(side[pos:]) - len(side[pos:].lstrip()))
+                    raise ModelError(f"reaction {full!r}: stoichiometry must be a whole number (molecules "
+                                     "react whole); scale the equation, e.g. '0.5 A -> B' as 'A -> 2 B'"
+                                     + _pointer(full, start))
                 raise ModelError(
                     f"reaction {full!r}: expected a species name at position {offset + pos}"
                     + _pointer(full, offset + pos + (len(side[pos:]) - len(side[pos:].lstrip())))

@@ -6,33 +6,51 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import SimulationError, did_you_mean
+from ..arguments import check_keywords, flag, index_array
+from ..errors import ModelError, SimulationError, did_you_mean
 from ..units import AVOGADRO
 
-__all__ = ["Tet", "Tri", "ROI", "Count", "Conc", "resolve_where"]
+__all__ = ["Tet", "Tri", "ROI", "Count", "Conc", "Amount", "resolve_where", "VOLUME_UNIT", "SURFACE_UNIT"]
+
+VOLUME_UNIT = "M"  # concentration in a volume: mol/L (STEPS)
+SURFACE_UNIT = "mol/m^2"  # concentration on a patch: mol/m² (STEPS' convention for surface reactions)
 
 
+@check_keywords
 @dataclass(frozen=True)
 class Tet:
     """One tet (or an array of tet indices) of the mesh."""
 
     index: object
 
+    def __post_init__(self):
+        index_array(self.index, "ts.Tet(index)", SimulationError)  # 1.7 or "a" fail here, not later
 
+
+@check_keywords
 @dataclass(frozen=True)
 class Tri:
     """One mesh triangle (or an array of triangle indices) that belongs to a patch."""
 
     index: object
 
+    def __post_init__(self):
+        index_array(self.index, "ts.Tri(index)", SimulationError)
 
+
+@check_keywords
 @dataclass(frozen=True)
 class ROI:
     """A named region of interest defined with ``geom.roi(name, ...)``."""
 
     name: str
 
+    def __post_init__(self):
+        if not isinstance(self.name, str):
+            raise SimulationError(f"ts.ROI(name) takes the name of an ROI, got {self.name!r}")
 
+
+@check_keywords
 @dataclass(frozen=True)
 class Count:
     """Number of molecules of ``species`` in ``where`` (summed, or per element)."""
@@ -43,14 +61,27 @@ class Count:
     unit = "molecules"
 
     def __post_init__(self):
-        object.__setattr__(self, "species", str(self.species))
+        name = getattr(self.species, "name", self.species)  # a ts Species or its name
+        if not isinstance(name, str):
+            raise ModelError(f"{type(self).__name__}(species=...) takes a species name, got {self.species!r}")
+        object.__setattr__(self, "species", name)
+        flag(self.per_element, f"{type(self).__name__}(per_element=...)", SimulationError)
 
 
+@check_keywords
 @dataclass(frozen=True)
 class Conc(Count):
-    """Concentration (M) of ``species`` in ``where`` (over the whole volume, or per element)."""
+    """Concentration of ``species`` in ``where``: M in a volume, mol/m² on a patch (summed or per element)."""
 
-    unit = "M"
+    unit = VOLUME_UNIT
+
+
+@check_keywords
+@dataclass(frozen=True)
+class Amount(Count):
+    """Amount of substance (mol) of ``species`` in ``where``: molecules / N_A."""
+
+    unit = "mol"
 
 
 def _describe(where) -> str:
@@ -108,6 +139,24 @@ def resolve_where(compiled, geometry, where) -> tuple[np.ndarray, str]:
                           "ts.ROI(name), ts.Tet(i) or ts.Tri(i)")
 
 
+def is_surface(compiled, elements: np.ndarray) -> bool:
+    """True when ``elements`` are patch elements (areas), False for volume elements; never a mix."""
+    surface = np.asarray(elements) >= compiled.n_volume
+    if surface.size and surface.any() and not surface.all():
+        raise SimulationError("a concentration needs either volume elements or patch elements, not both")
+    return bool(surface.size and surface[0])
+
+
+def molecules_per_unit(compiled, elements: np.ndarray) -> np.ndarray:
+    """Molecules per unit concentration of each element: 1e3·N_A·V (per M) or N_A·A (per mol/m²)."""
+    measure = compiled.measure[elements]
+    return AVOGADRO * measure if is_surface(compiled, elements) else 1e3 * AVOGADRO * measure
+
+
+def concentration_unit(compiled, elements: np.ndarray) -> str:
+    return SURFACE_UNIT if is_surface(compiled, elements) else VOLUME_UNIT
+
+
 def concentration_factor(compiled, elements: np.ndarray) -> np.ndarray:
-    """Molecules -> molar factor per element: 1 / (1e3 · N_A · V)."""
-    return 1.0 / (1e3 * AVOGADRO * compiled.measure[elements])
+    """Molecules -> concentration factor per element: 1 / (1e3·N_A·V) (M) or 1 / (N_A·A) (mol/m²)."""
+    return 1.0 / molecules_per_unit(compiled, elements)

@@ -12,11 +12,35 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..arguments import check_keywords, checked_keywords
 from ..errors import SimulationError, did_you_mean
 
 __all__ = ["Results", "RecordedSeries", "load_results", "SCHEMA_VERSION"]
 
 SCHEMA_VERSION = 1
+EXTENSIONS = (".h5", ".hdf5")  # results are HDF5; another extension (".csv") would mislabel the file
+
+
+def _target_path(path) -> str:
+    """The file ``save`` may write: an HDF5 name in an existing folder, not a folder itself."""
+    try:
+        path = os.fspath(path)
+    except TypeError:
+        raise SimulationError(f"save() takes a file name such as 'results.h5', got {path!r}") from None
+    if not isinstance(path, str):
+        path = os.fsdecode(path)
+    if os.path.isdir(path):
+        raise SimulationError(f"cannot save results to {path!r}: it is a folder; give a file name such as "
+                              f"{os.path.join(path, 'results.h5')!r}")
+    if not path.lower().endswith(EXTENSIONS):
+        raise SimulationError(f"cannot save results to {path!r}: results are written as HDF5, so the name "
+                              f"must end in {' or '.join(EXTENSIONS)} (for CSV, export res[rec] with "
+                              "numpy.savetxt)")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise SimulationError(f"cannot save results to {path!r}: the folder {folder!r} does not exist; "
+                              "create it first (os.makedirs) or pick another one")
+    return path
 
 
 @dataclass
@@ -38,6 +62,7 @@ class RecordedSeries:
         return self.data.mean(axis=0)
 
 
+@check_keywords
 @dataclass
 class Results:
     """What a run recorded. Index with the handle ``sim.record`` returned, or its name.
@@ -114,15 +139,21 @@ class Results:
                 "schema_version": SCHEMA_VERSION}
 
     def save(self, path) -> str:
-        """Write to HDF5 atomically (temporary file + rename). Returns the path."""
+        """Write to HDF5 (``.h5``/``.hdf5``) atomically (temporary file + rename). Returns the path.
+
+        The folder must exist: a typo in a folder name should fail, not create a new folder.
+        """
         import h5py
 
-        path = os.fspath(path)
+        path = _target_path(path)
         if not self.write_files:  # an MPI rank other than 0: rank 0 writes the file
             return path
         folder = os.path.dirname(os.path.abspath(path))
-        os.makedirs(folder, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(prefix=".tetrasim-", suffix=".h5.part", dir=folder)
+        try:
+            handle, tmp = tempfile.mkstemp(prefix=".tetrasim-", suffix=".h5.part", dir=folder)
+        except OSError as error:
+            raise SimulationError(f"cannot save results to {path!r}: {error.strerror} "
+                                  f"in {folder!r}") from None
         os.close(handle)
         try:
             with h5py.File(tmp, "w") as f:
@@ -144,22 +175,31 @@ class Results:
             os.umask(umask)
             os.chmod(tmp, 0o666 & ~umask)  # mkstemp's private mode must not survive the rename
             os.replace(tmp, path)
-        except BaseException:
+        except BaseException as error:
             if os.path.exists(tmp):
                 os.remove(tmp)
+            if isinstance(error, OSError):
+                raise SimulationError(f"cannot save results to {path!r}: {error}") from None
             raise
         return path
 
 
+@checked_keywords
 def load_results(path) -> Results:
     """Read results written by :meth:`Results.save`."""
     import h5py
 
-    path = os.fspath(path)
-    if not os.path.exists(path):
+    try:
+        path = os.fspath(path)
+    except TypeError:
+        raise SimulationError(f"load_results() takes a file name, got {path!r}") from None
+    if not os.path.isfile(path):
         raise SimulationError(f"no results file at {path!r}")
     try:
         with h5py.File(path, "r") as f:
+            if "schema_version" not in f.attrs or "series" not in f:
+                raise SimulationError(f"{path}: an HDF5 file, but not tetrasim results (no schema_version or "
+                                      "series); load files written by Results.save")
             schema = int(f.attrs.get("schema_version", -1))
             if schema != SCHEMA_VERSION:
                 raise SimulationError(f"{path}: results schema version {schema}, this tetrasim reads "
@@ -176,3 +216,6 @@ def load_results(path) -> Results:
                            str(f.attrs["tetrasim_version"]), int(f.attrs["runs"]), meta)
     except OSError as error:
         raise SimulationError(f"{path}: not a readable tetrasim HDF5 results file ({error})") from None
+    except (KeyError, ValueError, TypeError) as error:
+        raise SimulationError(f"{path}: a damaged or incomplete tetrasim results file ({error!r}); "
+                              "re-run and save again") from None

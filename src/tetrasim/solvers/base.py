@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import ArgumentError, did_you_mean
+
 __all__ = ["Runtime", "Solver"]
 
 
@@ -22,16 +24,32 @@ class Runtime:
 class Solver:
     """A solver advances one run's state from t_start to t_end, sampling at record times.
 
-    Subclasses set ``name``, ``state_dtype`` and ``stochastic`` and implement
-    :meth:`new_runs` and :meth:`advance`.
+    Subclasses set ``name``, ``state_dtype`` and ``stochastic``, declare the keyword options
+    they take in ``accepted_options`` and implement :meth:`new_runs` and :meth:`advance`.
     """
 
     name = "base"
     state_dtype = np.int64
     stochastic = True
     needs_mesh = False
+    accepted_options: tuple[str, ...] = ()  # keyword options of ts.Simulation(..., **options) for this solver
+
+    @classmethod
+    def check_options(cls, options, other_keywords=()) -> None:
+        """Refuse options the solver does not declare, with a did-you-mean (a typo must not be ignored).
+
+        ``other_keywords`` are the caller's own keywords (``seed``...), offered as suggestions too.
+        """
+        for key in options:
+            if key not in cls.accepted_options:
+                taken = ", ".join(cls.accepted_options) or "none"
+                known = (*other_keywords, *cls.accepted_options)
+                also = f"; the call itself takes {', '.join(other_keywords)}" if other_keywords else ""
+                raise ArgumentError(f"solver {cls.name!r} has no option {key!r}{did_you_mean(key, known)} "
+                                    f"(its options: {taken}){also}")
 
     def __init__(self, compiled, runtime: Runtime, **options):
+        self.check_options(options)
         self.compiled = compiled
         self.runtime = runtime
         self.options = options

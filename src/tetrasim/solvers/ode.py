@@ -69,6 +69,7 @@ class ODESolver(Solver):
     state_dtype = np.float64
     stochastic = False
     needs_mesh = False
+    accepted_options = _OPTIONS
 
     def __init__(self, compiled, runtime, **options):
         unknown = sorted(set(options) - set(_OPTIONS))

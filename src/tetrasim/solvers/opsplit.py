@@ -11,9 +11,11 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from ..errors import SimulationError
+from ..arguments import flag, seed_value
 from ..compile.compiler import reorder_csr
+from ..errors import SimulationError
 from ..kernels.opsplit import STREAM_WORDS, clear_touched, diffusion_operator, opsplit_steps, ssa_operator
+from ..units import to_si
 from .base import Solver
 
 __all__ = ["OpSplitSolver", "reaction_clusters"]
@@ -54,18 +56,20 @@ class OpSplitSolver(Solver):
     state_dtype = np.int64
     stochastic = True
     needs_mesh = True
+    accepted_options = ("dt", "order_seed", "profile")
 
     def __init__(self, compiled, runtime, dt: float | None = None, order_seed: int | None = None,
                  profile: bool = False, **options):
         super().__init__(compiled, runtime, **options)
-        if options:
-            raise SimulationError(f"opsplit does not take the option(s) {sorted(options)}; "
-                                  "it takes dt=, order_seed=, profile=")
         # profile=True steps from Python and times each operator (slower; for benchmarks)
-        self.profile = bool(profile)
+        self.profile = flag(profile, "opsplit option profile", SimulationError)
+        if order_seed is not None:
+            order_seed = seed_value(order_seed, SimulationError)
         self.operator_seconds = {"ssa": 0.0, "diffusion": 0.0}
-        if dt is not None and not (float(dt) > 0):
-            raise SimulationError(f"opsplit dt must be a positive time, got {dt!r}")
+        if dt is not None:
+            dt = to_si(dt, "time", "opsplit dt")  # a number (s), "1 ms" or ts.Q("1 ms")
+            if not dt > 0:
+                raise SimulationError(f"opsplit dt must be a positive time, got {dt!r}")
         self.dt_cap = None if dt is None else float(dt)
         c = compiled
         self.cluster_ptr, self.cluster_proc, self.cluster_key = reaction_clusters(c)
@@ -180,20 +184,49 @@ class OpSplitSolver(Solver):
             t = t_stop if last else t + h
         return t
 
+    def _branch_state(self, run_state, counts, t, r):
+        """The state at ``r`` inside the next step, on a branch that leaves the trajectory alone.
+
+        A copy of the state at the grid point ``t`` takes one step of length r - t with the keys
+        of the next step (the random numbers are counter-based: the branch consumes nothing the
+        trajectory will use). That is exactly the state a run stopped at ``r`` would reach.
+        """
+        branch = counts.copy()
+        stats = self.stats.copy()
+        self._steps(dict(run_state), branch, t, r, 1)
+        self.stats[:] = stats  # the branch is an observation, not work of the run
+        return branch
+
     def advance(self, run_state, counts, t_start, t_end, record_times, record_pools, record_columns, out,
                 progress=None):
+        """Step from ``t_start`` to ``t_end`` on the grid t_start + n·τ; recording never cuts a step.
+
+        A record time on the grid samples the state there. A record time r inside a step is
+        sampled on a branch: a copy of the state at the step's start advanced by r - t with the
+        step's own keys (:meth:`_branch_state`), i.e. the state a run stopped at r would have;
+        the trajectory itself continues with the full step. So a sample is exactly timed, and
+        adding or removing a recorder leaves the trajectory of a seed unchanged.
+        """
         t = float(t_start)
         k = 0
         n_records = len(record_times)
         eps = 1e-12 * max(1.0, abs(t_end))
-        while k < n_records and record_times[k] <= t + eps:
-            np.add.at(out[k], record_columns, counts[record_pools])
-            k += 1
-        while t < t_end:
-            t_stop = min(float(record_times[k]), t_end) if k < n_records else t_end
-            t = self._steps(run_state, counts, t, t_stop, _STEPS_PER_CHUNK)
-            while k < n_records and record_times[k] <= t + eps:
-                np.add.at(out[k], record_columns, counts[record_pools])
+        tau = self._tau
+        while True:
+            while k < n_records and (record_times[k] <= t + eps or t >= t_end):
+                np.add.at(out[k], record_columns, counts[record_pools])  # a grid point (or the end)
                 k += 1
+            if t >= t_end:
+                return
+            # end of the next step, by the rule of opsplit_steps (the last step is cut at t_end)
+            next_end = t_end if t_end - t <= tau * (1.0 + 1e-12) else t + tau
+            while k < n_records and record_times[k] < next_end - eps:
+                branch = self._branch_state(run_state, counts, t, float(record_times[k]))
+                np.add.at(out[k], record_columns, branch[record_pools])
+                k += 1
+            steps = _STEPS_PER_CHUNK
+            if k < n_records and np.isfinite(tau):  # whole steps that end at or before the next record
+                steps = min(steps, max(1, int(np.floor((record_times[k] - t) / tau + 1e-9))))
+            t = self._steps(run_state, counts, t, t_end, steps)
             if progress is not None:
                 progress(t)
