@@ -24,10 +24,11 @@ import scipy.sparse.linalg
 from ..errors import CapabilityError, SimulationError, did_you_mean
 from ..kernels.ode import bicgstab_jacobi, jacobian_slots, ode_jacobian, ode_rhs
 from .base import Solver
+from .ode_linear import KrylovExponential, LinearOperator
 
 __all__ = ["ODESolver", "WellMixedODESolver"]
 
-_METHODS = {name.lower(): name for name in ("BDF", "Radau", "LSODA", "RK45", "RK23", "DOP853")}
+_METHODS = {name.lower(): name for name in ("auto", "expm", "BDF", "Radau", "LSODA", "RK45", "RK23", "DOP853")}
 _SPARSE_JACOBIAN = {"BDF", "Radau"}
 _DENSE_JACOBIAN_LIMIT = 4000  # LSODA works on dense matrices: n^2 doubles
 _OPTIONS = ("rtol", "atol", "method", "max_step", "linear_solver")
@@ -92,12 +93,22 @@ class ODESolver(Solver):
                 raise SimulationError(f"solver {self.name!r}: atol must be a positive count of molecules "
                                       f"(or one per pool, {compiled.n_pools}), got {options['atol']!r}")
             self.atol = float(atol) if atol.ndim == 0 else atol
-        method = str(options.get("method", "BDF"))
+        method = str(options.get("method", "auto"))
         if method.lower() not in _METHODS:
             raise CapabilityError(f"solver {self.name!r}: unknown method {method!r}"
                                   f"{did_you_mean(method, list(_METHODS.values()))}; choose one of "
                                   f"{', '.join(_METHODS.values())}")
         self.method = _METHODS[method.lower()]
+        process = np.repeat(np.arange(compiled.n_reactions), np.diff(compiled.rx_reac_ptr))
+        orders = np.bincount(process, weights=compiled.rx_reac_count, minlength=compiled.n_reactions)
+        #: every reaction of order 0 or 1: the rate equations are linear (affine) in the counts
+        self.linear = bool(np.all(orders <= 1))
+        if self.method == "expm" and not self.linear:
+            raise CapabilityError(f"solver {self.name!r}: method 'expm' needs a linear system (reactions of "
+                                  "order 0 or 1 only); this model has higher-order reactions: use method='BDF'")
+        if self.method == "auto":
+            self.method = "expm" if self.linear else "BDF"
+        self._exponential = None  # (key, KrylovExponential): the factorisation, reused while valid
         if self.method == "LSODA" and compiled.n_pools > _DENSE_JACOBIAN_LIMIT:
             raise CapabilityError(f"method 'LSODA' needs a dense Jacobian, too large for {compiled.n_pools} "
                                   f"pools (limit {_DENSE_JACOBIAN_LIMIT}); use method='BDF' (sparse)")
@@ -211,6 +222,12 @@ class ODESolver(Solver):
             if progress is not None:
                 progress(t_end)
             return
+        if self.method == "expm":
+            counts[:] = self._advance_linear(y0, clamped, t_start, t_end, times[k:], wanted[k:], record_pools,
+                                             reduce, out, progress)
+            for key, value in self.last_stats.items():
+                self.stats[key] += value
+            return
 
         def fun(t, y):
             return self.rhs(y, clamped)
@@ -259,6 +276,79 @@ class ODESolver(Solver):
         for key, value in self.last_stats.items():
             self.stats[key] += value
         counts[:] = y
+
+
+    # ------------------------------------------------------------------ linear systems
+    def linear_operator(self, clamped) -> LinearOperator:
+        """``dy/dt = A y + b`` of a linear system with the current rates and these clamps.
+
+        This is where the operator of a segment is assembled: ``A`` is the (constant) Jacobian,
+        ``b`` the zero-order terms. A coupling that adds linear terms (e.g. a membrane current
+        proportional to a count) adds them to ``A`` and ``b`` here.
+        """
+        c = self.compiled
+        n = c.n_pools
+        matrix = self.jacobian(np.zeros(n), clamped)
+        source = self.rhs(np.zeros(n), clamped)
+        measure = np.asarray(c.measure, dtype=np.float64).copy()
+        for part in (slice(0, c.n_volume), slice(c.n_volume, len(measure))):
+            if measure[part].size:  # volumes and areas on their own scales
+                measure[part] /= np.median(measure[part])
+        weights = np.repeat(measure, c.n_species)
+        present = np.asarray(c.present, dtype=np.float64).reshape(-1)
+        candidates = [np.tile(np.eye(c.n_species)[s], c.n_elements) * present for s in range(c.n_species)]
+        candidates.append(present)
+        scale = abs(matrix).T @ np.ones(n) + 1e-300
+        conserved = [v for v in candidates if np.any(v)
+                     and np.all(np.abs(matrix.T @ v) <= 1e-12 * scale) and abs(source @ v) <= 1e-12 * abs(source).sum()]
+        return LinearOperator(matrix, source, weights, conserved)
+
+    def _exponential_for(self, clamped, gamma):
+        """The Krylov integrator (and its LU) for these rates, clamps and shift; built when they change."""
+        rt = self.runtime
+        key = (gamma, clamped.tobytes())
+        if self._exponential is not None:
+            old_key, old_rates, integrator = self._exponential
+            if old_key == key and np.array_equal(old_rates[0], rt.rx_rate) and np.array_equal(old_rates[1],
+                                                                                             rt.df_rate):
+                return integrator
+        integrator = KrylovExponential(self.linear_operator(clamped), gamma, self.rtol)
+        self.last_stats["nlu"] += 1
+        self._exponential = (key, (rt.rx_rate.copy(), rt.df_rate.copy()), integrator)
+        return integrator
+
+    def _advance_linear(self, y0, clamped, t_start, t_end, times, wanted, record_pools, reduce, out, progress):
+        """The ``expm`` method: exact-in-time samples from a rational Krylov space (ode_linear.py)."""
+        targets = times[times > t_start]
+        at_start = len(times) - len(targets)  # already written (the initial state)
+        wanted = wanted[at_start:]
+        if len(targets) == 0 or targets[-1] < t_end:
+            targets = np.append(targets, t_end)  # the final state, not a sample
+        spacing = np.diff(np.concatenate(([t_start], targets)))
+        gamma = float(np.median(spacing[spacing > 0]))
+        gamma = float(f"{gamma:.3g}")  # equal spacings of two segments share one factorisation
+        integrator = self._exponential_for(clamped, gamma)
+        before = dict(integrator.stats)
+
+        def on_samples(indices, basis, coefficients):
+            keep = indices < len(wanted)
+            if np.any(keep):
+                values = coefficients[keep] @ basis[:, record_pools]
+                out[wanted[indices[keep]]] = reduce(values.T).T
+            if progress is not None:
+                progress(min(float(targets[indices[-1]]), t_end))
+
+        try:
+            y = integrator.solve(y0, targets, t_start, on_samples)
+        except RuntimeError as error:
+            raise SimulationError(f"solver {self.name!r} (expm): {error} between t = {t_start:.6g} and "
+                                  f"{t_end:.6g} s; try method='BDF'") from None
+        self.last_stats["steps"] += integrator.stats["windows"] - before["windows"]
+        self.last_stats["nfev"] += integrator.stats["solves"] - before["solves"]
+        y[clamped] = y0[clamped]
+        if progress is not None:
+            progress(t_end)
+        return y
 
 
 class _JacobiKrylov:
