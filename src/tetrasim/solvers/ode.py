@@ -28,7 +28,8 @@ from .ode_linear import KrylovExponential, LinearOperator
 
 __all__ = ["ODESolver", "WellMixedODESolver"]
 
-_METHODS = {name.lower(): name for name in ("auto", "expm", "BDF", "Radau", "LSODA", "RK45", "RK23", "DOP853")}
+_METHODS = {name.lower(): name
+            for name in ("auto", "expm", "BDF", "Radau", "LSODA", "RK45", "RK23", "DOP853")}
 _SPARSE_JACOBIAN = {"BDF", "Radau"}
 _DENSE_JACOBIAN_LIMIT = 4000  # LSODA works on dense matrices: n^2 doubles
 _OPTIONS = ("rtol", "atol", "method", "max_step", "linear_solver")
@@ -104,8 +105,9 @@ class ODESolver(Solver):
         #: every reaction of order 0 or 1: the rate equations are linear (affine) in the counts
         self.linear = bool(np.all(orders <= 1))
         if self.method == "expm" and not self.linear:
-            raise CapabilityError(f"solver {self.name!r}: method 'expm' needs a linear system (reactions of "
-                                  "order 0 or 1 only); this model has higher-order reactions: use method='BDF'")
+            raise CapabilityError(f"solver {self.name!r}: method 'expm' needs a linear system (reactions "
+                                  "of order 0 or 1 only); this model has higher-order reactions: use "
+                                  "method='BDF'")
         if self.method == "auto":
             self.method = "expm" if self.linear else "BDF"
         self._exponential = None  # (key, KrylovExponential): the factorisation, reused while valid
@@ -299,8 +301,8 @@ class ODESolver(Solver):
         candidates = [np.tile(np.eye(c.n_species)[s], c.n_elements) * present for s in range(c.n_species)]
         candidates.append(present)
         scale = abs(matrix).T @ np.ones(n) + 1e-300
-        conserved = [v for v in candidates if np.any(v)
-                     and np.all(np.abs(matrix.T @ v) <= 1e-12 * scale) and abs(source @ v) <= 1e-12 * abs(source).sum()]
+        conserved = [v for v in candidates if np.any(v) and np.all(np.abs(matrix.T @ v) <= 1e-12 * scale)
+                     and abs(source @ v) <= 1e-12 * abs(source).sum()]
         return LinearOperator(matrix, source, weights, conserved)
 
     def _exponential_for(self, clamped, gamma):
@@ -317,7 +319,8 @@ class ODESolver(Solver):
         self._exponential = (key, (rt.rx_rate.copy(), rt.df_rate.copy()), integrator)
         return integrator
 
-    def _advance_linear(self, y0, clamped, t_start, t_end, times, wanted, record_pools, reduce, out, progress):
+    def _advance_linear(self, y0, clamped, t_start, t_end, times, wanted, record_pools, reduce, out,
+                        progress):
         """The ``expm`` method: exact-in-time samples from a rational Krylov space (ode_linear.py)."""
         targets = times[times > t_start]
         at_start = len(times) - len(targets)  # already written (the initial state)

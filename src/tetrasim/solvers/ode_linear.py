@@ -133,7 +133,6 @@ class KrylovExponential:
         sample), so the caller reduces ``coefficients @ basis[:, pools]`` to what it records.
         Returns the state at ``times[-1]``.
         """
-        op = self.operator
         times = np.asarray(times, dtype=np.float64)
         y = np.asarray(y0, dtype=np.float64).copy()
         start, t_now = 0, float(t0)
