@@ -15,9 +15,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.linalg
-from gridmesh import grid_mesh
 
 import tetrasim as ts
+from gridmesh import grid_mesh
 from tetrasim.errors import CapabilityError
 from tetrasim.geometry import MeshGeometry
 
@@ -93,8 +93,8 @@ def test_expm_reaction_diffusion_matches_dense_exponential(rtol):
     jumped = exact(matrix, source, y0, first)
     jumped[0::2] *= 0.25
     # samples at t = first are the state before the jump (the first segment's last sample)
-    states = np.array([exact(matrix, source, y0, t) if t <= first + 1e-12 else exact(matrix, source, jumped, t - first)
-                       for t in times])
+    states = np.array([exact(matrix, source, y0, t) if t <= first + 1e-12
+                       else exact(matrix, source, jumped, t - first) for t in times])
     got = np.stack([res[rec][0], res[rec_b][0]], axis=-1).reshape(len(times), -1)
     bound = weighted_bound(sim, states, rtol)
     assert np.all(np.abs(got - states) <= bound)
