@@ -125,6 +125,7 @@ class ODESolver(Solver):
             raise CapabilityError(f"solver {self.name!r}: unknown linear_solver "
                                   f"{options['linear_solver']!r}; choose one of {', '.join(_LINEAR_SOLVERS)}")
         self._build_pattern()
+        self._linear_option = linear  # "auto" for expm: iterative or LU decided on the first solve
         if linear == "auto":
             linear = "direct" if self.envelope_size() <= _DIRECT_PROFILE_LIMIT else "krylov"
         self.linear_solver = linear
@@ -320,8 +321,8 @@ class ODESolver(Solver):
             if old_key == key and np.array_equal(old_rates[0], rt.rx_rate) and np.array_equal(old_rates[1],
                                                                                              rt.df_rate):
                 return integrator
-        integrator = KrylovExponential(self.linear_operator(clamped), gamma, self.rtol)
-        self.last_stats["nlu"] += 1
+        linear_solver = {"auto": "auto", "direct": "direct", "krylov": "iterative"}[self._linear_option]
+        integrator = KrylovExponential(self.linear_operator(clamped), gamma, self.rtol, linear_solver)
         self._exponential = (key, (rt.rx_rate.copy(), rt.df_rate.copy()), integrator)
         return integrator
 
@@ -342,8 +343,8 @@ class ODESolver(Solver):
         def on_samples(indices, basis, coefficients):
             keep = indices < len(wanted)
             if np.any(keep):
-                values = coefficients[keep] @ basis[:, record_pools]
-                out[wanted[indices[keep]]] = reduce(values.T).T
+                recorded = reduce(np.ascontiguousarray(basis[:, record_pools].T))  # (columns, basis): small
+                out[wanted[indices[keep]]] = coefficients[keep] @ recorded.T
             if progress is not None:
                 progress(min(float(targets[indices[-1]]), t_end))
 
@@ -354,6 +355,7 @@ class ODESolver(Solver):
                                   f"{t_end:.6g} s; try method='BDF'") from None
         self.last_stats["steps"] += integrator.stats["windows"] - before["windows"]
         self.last_stats["nfev"] += integrator.stats["solves"] - before["solves"]
+        self.last_stats["nlu"] += integrator.stats["factorisations"] - before["factorisations"]
         y[clamped] = y0[clamped]
         if progress is not None:
             progress(t_end)
