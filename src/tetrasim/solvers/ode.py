@@ -3,11 +3,14 @@
 Both integrate the reaction-diffusion rate equations of a :class:`~tetrasim.CompiledSystem`
 (see docs/concepts/ode.md): counts are real numbers, reactions follow deterministic mass
 action with the same count-based constants as the SSA, diffusion is the same first-order
-exchange between neighbouring elements. The integrator is one of SciPy's ``OdeSolver``
-classes (the ones behind :func:`scipy.integrate.solve_ivp`), stepped here so that samples
-land on the exact record times and progress can be reported. Implicit methods get the
-analytic Jacobian as a sparse matrix whose pattern is built once from the compiled CSR
-arrays, so a mesh with ~1e5 unknowns is solved with a sparse LU.
+exchange between neighbouring elements.
+
+Linear systems (reactions of order 0 and 1 only) are solved exactly in time by the ``expm``
+method (:mod:`tetrasim.solvers.ode_linear`: a shift-and-invert Krylov space, one LU or a few
+BiCGSTAB iterations per basis vector, no time steps). Nonlinear systems use one of SciPy's
+``OdeSolver`` classes (the ones behind :func:`scipy.integrate.solve_ivp`), stepped here so that
+samples land on the exact record times and progress can be reported. Implicit methods get the
+analytic Jacobian as a sparse matrix whose pattern is built once from the compiled CSR arrays.
 """
 
 from __future__ import annotations
@@ -52,15 +55,18 @@ class ODESolver(Solver):
     Parameters (passed as ``ts.Simulation(..., rtol=, atol=, method=, max_step=)``)
     ----------
     rtol : float
-        Relative tolerance of the local error per step (default 1e-6).
+        Target relative error of every recorded sample (default 1e-6). ``expm`` estimates its
+        error and meets it; the SciPy methods bound the local error per step, so their
+        controller gets 1/100 of ``rtol`` and ``atol`` (docs/concepts/ode.md §4).
     atol : float or array of shape (n_pools,), optional
         Absolute tolerance in molecules. Default ``0.01 * rtol * max(1, N)`` with ``N`` the
         total number of molecules (all pools) at the start of each ``run`` segment: errors
         far below a molecule in pools that hold almost nothing are not worth steps.
     method : str
-        ``"BDF"`` (default, stiff, sparse Jacobian), ``"Radau"`` (stiff, sparse Jacobian),
-        ``"LSODA"`` (dense Jacobian, at most 4000 pools), or the explicit ``"RK45"``,
-        ``"RK23"``, ``"DOP853"`` (non-stiff problems only).
+        ``"auto"`` (default: ``"expm"`` for linear models, else ``"BDF"``), ``"expm"`` (linear
+        models only: exact in time), ``"BDF"`` (stiff, sparse Jacobian), ``"Radau"`` (stiff,
+        sparse Jacobian), ``"LSODA"`` (dense Jacobian, at most 4000 pools), or the explicit
+        ``"RK45"``, ``"RK23"``, ``"DOP853"`` (non-stiff problems only).
     max_step : float
         Largest step (s); default unbounded.
     linear_solver : str
@@ -70,6 +76,8 @@ class ODESolver(Solver):
         envelope of the Jacobian in reverse Cuthill-McKee order, a bound on the LU's fill, is
         below 1e6 entries, as for well-mixed systems, chains and meshes of < ~1000 tets; Krylov
         otherwise: SuperLU on a 3-D mesh fills in badly, 2,564 tets already 30x slower).
+        For ``expm``: ``"direct"`` (LU of ``I - gamma A``), ``"krylov"`` (BiCGSTAB) or ``"auto"``
+        (BiCGSTAB when the first solve converges within 60 iterations, else the LU).
     """
 
     name = "ode"

@@ -45,7 +45,7 @@ __all__ = ["LinearOperator", "KrylovExponential"]
 
 _CHECK = 4  # vectors added between two error checks (the estimate compares m with m - _CHECK)
 _MAX_BASIS_BYTES = 400 * 2**20  # the basis and its weighted copy: at most this many bytes
-_MAX_SPLITS = 30  # halvings of the first interval before giving up
+_MAX_SPLITS = 10  # halvings of the first interval before giving up
 # "auto" linear solver: the first resolvent is tried with Jacobi-preconditioned BiCGSTAB; if it
 # converges within this many iterations the iterative solver is kept, otherwise the LU is
 # factored. Measured (one core): a short shift makes I - gamma A strongly diagonally dominant
@@ -113,7 +113,7 @@ class KrylovExponential:
         self.lu = None  # factored on the first solve that needs it
         self.linear_solver = linear_solver
         width = n + 1 if operator.affine else n
-        self.max_basis = int(max(12, min(120, _MAX_BASIS_BYTES // (16 * width))))
+        self.max_basis = int(max(40, min(120, _MAX_BASIS_BYTES // (16 * width))))
 
     # ------------------------------------------------------------------ pieces
     def _factor(self) -> None:
@@ -180,8 +180,14 @@ class KrylovExponential:
         times = np.asarray(times, dtype=np.float64)
         y = np.asarray(y0, dtype=np.float64).copy()
         start, t_now = 0, float(t0)
+        horizon = len(times)  # samples a window attempts; shrinks after a window that filled up
         while start < len(times):
-            stop, t_now, y = self._window(y, t_now, times, start, on_samples)
+            stop, t_now, y = self._window(y, t_now, times[:start + horizon], start, on_samples)
+            covered = stop - start
+            if stop < min(start + horizon, len(times)):  # the space filled up before the last sample tried
+                horizon = max(2 * covered, 4)
+            else:
+                horizon = max(horizon, 2 * covered)
             start = stop
         return y
 
@@ -242,7 +248,7 @@ class KrylovExponential:
                 count = len(targets)
                 break
             if size >= self.max_basis:
-                count = int(np.argmin(converged)) if not converged[0] else len(targets)
+                count = int(np.argmin(converged))  # the converged prefix (not all are)
                 if count == 0:
                     if splits >= _MAX_SPLITS:
                         raise RuntimeError("the Krylov space does not converge")
