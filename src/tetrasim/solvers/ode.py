@@ -76,8 +76,8 @@ class ODESolver(Solver):
         envelope of the Jacobian in reverse Cuthill-McKee order, a bound on the LU's fill, is
         below 1e6 entries, as for well-mixed systems, chains and meshes of < ~1000 tets; Krylov
         otherwise: SuperLU on a 3-D mesh fills in badly, 2,564 tets already 30x slower).
-        For ``expm``: ``"direct"`` (LU of ``I - gamma A``), ``"krylov"`` (BiCGSTAB) or ``"auto"``
-        (BiCGSTAB when the first solve converges within 60 iterations, else the LU).
+        For ``expm``: ``"direct"`` and ``"auto"`` (LU of ``I - gamma A``, factored once) or
+        ``"krylov"`` (BiCGSTAB: no factorisation, less memory, slower in every case measured).
     """
 
     name = "ode"
