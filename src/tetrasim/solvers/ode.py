@@ -343,8 +343,12 @@ class ODESolver(Solver):
         if len(targets) == 0 or targets[-1] < t_end:
             targets = np.append(targets, t_end)  # the final state, not a sample
         spacing = np.diff(np.concatenate(([t_start], targets)))
-        gamma = float(np.median(spacing[spacing > 0]))
-        gamma = float(f"{gamma:.3g}")  # equal spacings of two segments share one factorisation
+        # shift: the sample spacing times ~(samples)^(1/4), measured to need the fewest vectors
+        # (Ca cylinder, 400 samples: 64 vectors at 1x the spacing, 36 at 4x, 44 at 10x; FRAP,
+        # 417 samples: 30-33 at 1x, 30-38 at 3x)
+        # (rounded to a power of two, so segments of similar length share one factorisation)
+        gamma = float(np.median(spacing[spacing > 0])) * 2.0 ** round(math.log2(len(targets)) / 4)
+        gamma = float(f"{min(gamma, t_end - t_start):.3g}")
         integrator = self._exponential_for(clamped, gamma)
         before = dict(integrator.stats)
 
