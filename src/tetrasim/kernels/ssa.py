@@ -146,6 +146,17 @@ def reaction_dependents(n_processes, rx_upd_ptr, rx_upd_pool, dep_ptr, dep_proc)
 
 
 @njit(cache=True)
+def _write_samples(k, t_next, t_end, counts, record_times, record_pools, record_columns, out):
+    """Add the counts into every sample at or after record ``k`` and before ``t_next`` (<= t_end);
+    returns the next record index. Reached only when a sample is due, so a call is cheap."""
+    while k < len(record_times) and record_times[k] <= t_end and record_times[k] < t_next:
+        for j in range(len(record_pools)):
+            out[k, record_columns[j]] += counts[record_pools[j]]
+        k += 1
+    return k
+
+
+@njit(cache=True)
 def ssa_advance(counts, clamped, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count, rx_upd_ptr, rx_upd_pool,
                 rx_upd_delta, df_pool, df_ptr, df_dest, df_rate, df_total, dep_ptr, dep_proc, tree, state,
                 t_start, t_end, record_times, record_pools, record_columns, out, record_index, max_events):
@@ -188,10 +199,7 @@ def ssa_advance_dependents(counts, clamped, rx_rate, rx_reac_ptr, rx_reac_pool, 
         else:
             t_next = math.inf
         if t_next >= next_check:  # a sample time or the end lies before the next event
-            while k < n_records and record_times[k] <= t_end and record_times[k] < t_next:
-                for j in range(len(record_pools)):
-                    out[k, record_columns[j]] += counts[record_pools[j]]
-                k += 1
+            k = _write_samples(k, t_next, t_end, counts, record_times, record_pools, record_columns, out)
             if t_next > t_end:
                 return t_end, k, events, True
             next_check = min(record_times[k], t_end) if k < n_records else t_end
@@ -302,10 +310,7 @@ def ssa_advance_small(counts, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count,
         else:
             t_next = math.inf
         if t_next >= next_check:
-            while k < n_records and record_times[k] <= t_end and record_times[k] < t_next:
-                for j in range(len(record_pools)):
-                    out[k, record_columns[j]] += counts[record_pools[j]]
-                k += 1
+            k = _write_samples(k, t_next, t_end, counts, record_times, record_pools, record_columns, out)
             if t_next > t_end:
                 return t_end, k, events, True
             next_check = min(record_times[k], t_end) if k < n_records else t_end
