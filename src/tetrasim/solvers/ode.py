@@ -38,10 +38,11 @@ _DENSE_JACOBIAN_LIMIT = 4000  # LSODA works on dense matrices: n^2 doubles
 _OPTIONS = ("rtol", "atol", "method", "max_step", "linear_solver")
 _LINEAR_SOLVERS = ("auto", "direct", "krylov")
 _DIRECT_PROFILE_LIMIT = 1_000_000  # "auto": direct LU while the RCM envelope of the Jacobian stays below this
-# expm factors I - gamma A once per segment (not per step), so its LU pays off far longer: up to
-# this envelope (an upper bound on the fill: 14.6e6 for a 69,020-tet cylinder whose LU has
-# 10.9e6 entries, 1.5 s to factor); above it (e.g. 291,497 tets: 1.6e8) BiCGSTAB, no factorisation
-_EXPM_DIRECT_LIMIT = 50_000_000
+# expm factors I - gamma A once per segment (not per step), so its LU pays off far longer. It was
+# faster than BiCGSTAB at every size measured (Ca cylinder, 2 ms sampled every 25 µs: 291,497
+# tets, RCM envelope 1.6e8, 21.9 s against 68.9 s); the limit is on memory: above this envelope
+# (an upper bound on the fill; 14.6e6 for 69,020 tets whose LU has 10.9e6 entries) no LU
+_EXPM_DIRECT_LIMIT = 300_000_000
 _PROGRESS_INTERVAL = 0.2  # seconds of wall time between progress reports
 # The facade computes record times as index * every; round-off may put the last one a few
 # ulps past t_end. Times within this relative distance of t_end are sampled at t_end.
