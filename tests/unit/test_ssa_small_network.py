@@ -47,8 +47,8 @@ def tree_kernel_run(sim, counts, t_end, record_times, seed_state):
     _t, _k, events, finished = ssa_advance_dependents(
         counts, rt.clamped, rt.rx_rate, c.rx_reac_ptr, c.rx_reac_pool, c.rx_reac_count, c.rx_upd_ptr,
         c.rx_upd_pool, c.rx_upd_delta, c.df_pool, c.df_ptr, c.df_dest, rt.df_rate, rt.df_total, c.dep_ptr,
-        c.dep_proc, solver._rx_dep_ptr, solver._rx_dep_proc, tree, seed_state, 0.0, t_end, record_times, pools,
-        pools, out, 0, 10**12)
+        c.dep_proc, solver._rx_dep_ptr, solver._rx_dep_proc, tree, seed_state, 0.0, t_end, record_times,
+        pools, pools, out, 0, 10**12)
     assert finished
     return events, out
 
