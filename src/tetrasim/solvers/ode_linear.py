@@ -39,7 +39,7 @@ import scipy.linalg
 import scipy.sparse
 import scipy.sparse.linalg
 
-from ..kernels.ode import bicgstab_jacobi
+from ..kernels.ode import bicgstab_jacobi, combine_rows, row_dots
 
 __all__ = ["LinearOperator", "KrylovExponential"]
 
@@ -207,11 +207,12 @@ class KrylovExponential:
 
         def add(vector) -> bool:
             nonlocal size
-            norm0 = math.sqrt(float(vector @ (vector * weight_inverse)))
+            norm0 = _weighted_norm(vector, weight_inverse)
+            vector = np.array(vector, dtype=np.float64)
             for _ in range(2):  # classical Gram-Schmidt, twice ("twice is enough")
                 if size:
-                    vector = vector - (weighted[:size] @ vector) @ basis[:size]
-            norm = math.sqrt(max(float(vector @ (vector * weight_inverse)), 0.0))
+                    vector -= _combine(_dots(weighted[:size], vector), basis[:size])
+            norm = _weighted_norm(vector, weight_inverse)
             if norm <= 1e-12 * norm0 or norm == 0.0:
                 return False  # in the span already: the space is invariant
             basis[size] = vector / norm
@@ -226,8 +227,13 @@ class KrylovExponential:
             unit = np.zeros(width)
             unit[-1] = 1.0
             add(unit)
-        applied = []
-        norm_state = math.sqrt(float(state @ (state * weight_inverse)))
+        # the projected operator H[i, j] = <v_i, Ã v_j> and initial state <v_i, y>, grown by the
+        # new rows and columns only (each basis vector is multiplied by Ã once)
+        applied = np.zeros((self.max_basis, width))
+        small = np.zeros((self.max_basis, self.max_basis))
+        projected_state = np.zeros(self.max_basis)
+        done = 0
+        norm_state = _weighted_norm(state, weight_inverse)
         # the Krylov sequence starts from the state even when the vectors above already span it
         generator = basis[size - 1] if add(state.copy()) else (state / norm_state if norm_state else None)
         targets = times[start:]
@@ -240,9 +246,14 @@ class KrylovExponential:
                     generator = basis[size - 1]
                 else:
                     invariant = True
-            while len(applied) < size:  # Ã v for each basis vector, once
-                applied.append(self._apply_operator(basis[len(applied)]))
-            coefficients, error = self._project(np.array(applied), weighted[:size], state, t_now, targets,
+            for j in range(done, size):
+                applied[j] = self._apply_operator(basis[j])
+            for j in range(done, size):  # new rows and columns of H
+                small[j, :size] = _dots(applied[:size], weighted[j])
+                small[:done, j] = _dots(weighted[:done], applied[j])
+                projected_state[j] = _dots(weighted[j:j + 1], state)[0]
+            done = size
+            coefficients, error = self._project(small[:size, :size], projected_state[:size], t_now, targets,
                                                 check=0 if invariant else _CHECK)
             scale = max(norm_state, float(np.max(np.linalg.norm(coefficients, axis=1))))
             converged = error <= self.tolerance * scale
@@ -259,14 +270,13 @@ class KrylovExponential:
             self._set_gamma(self.gamma / 4)
             return start, t_now, y
         on_samples(np.arange(start, start + count), basis[:size, :op.n], coefficients[:count])
-        final = coefficients[count - 1] @ basis[:size]
+        final = _combine(coefficients[count - 1], basis[:size])
         return start + count, float(targets[count - 1]), final[:op.n] if op.affine else final
 
-    def _project(self, applied, weighted, state, t_now, targets, check):
+    @staticmethod
+    def _project(small, start, t_now, targets, check):
         """Coefficients of the Galerkin solution at ``targets`` and the error estimate of each."""
-        size = len(applied)
-        small = weighted @ applied.T  # H[i, j] = <v_i, Ã v_j>
-        start = weighted @ state
+        size = len(start)
         coefficients = _propagate(small, start, targets - t_now)
         if check <= 0 or size - check < 1:
             return coefficients, np.zeros(len(targets))
@@ -274,6 +284,22 @@ class KrylovExponential:
         difference = coefficients.copy()
         difference[:, :size - check] -= coarse
         return coefficients, np.linalg.norm(difference, axis=1)
+
+
+def _weighted_norm(vector, weight_inverse):
+    return math.sqrt(max(float(_dots(vector[None, :], vector * weight_inverse)[0]), 0.0))
+
+
+def _dots(rows, vector):
+    out = np.empty(rows.shape[0])
+    row_dots(rows, np.ascontiguousarray(vector), out)
+    return out
+
+
+def _combine(coefficients, rows):
+    out = np.empty(rows.shape[1])
+    combine_rows(np.ascontiguousarray(coefficients), rows, out)
+    return out
 
 
 def _propagate(small, start, offsets):
