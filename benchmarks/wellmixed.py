@@ -209,6 +209,99 @@ def measure_tetrasim(network_name: str, seconds: float, repeats: int) -> dict:
                 events_per_simulated_second=events_per_simulated_second, peak_rss=peak_rss_mib())
 
 
+# ---------------------------------------------------------------------------- a bare numba loop
+def _direct_method_arrays(network: Network):
+    """CSR arrays of the network for :func:`bare_direct_method` (a reactant listed once per molecule)."""
+    index = {name: i for i, name in enumerate(network.species)}
+    rates, reac_ptr, reac_species, upd_ptr, upd_species, upd_delta = [], [0], [], [0], [], []
+    for reactants, products, k in network.reactions:
+        rates.append(network.mesoscopic_rate(reactants, k))
+        for name, n in reactants:
+            reac_species += [index[name]] * n
+        reac_ptr.append(len(reac_species))
+        delta: dict[str, int] = {}
+        for name, n in reactants:
+            delta[name] = delta.get(name, 0) - n
+        for name, n in products:
+            delta[name] = delta.get(name, 0) + n
+        for name, d in delta.items():
+            if d:
+                upd_species.append(index[name])
+                upd_delta.append(d)
+        upd_ptr.append(len(upd_species))
+    as_int = lambda values: np.array(values, dtype=np.int64)  # noqa: E731
+    return (np.array(rates), as_int(reac_ptr), as_int(reac_species), as_int(upd_ptr), as_int(upd_species),
+            as_int(upd_delta))
+
+
+def _bare_direct_method():
+    from numba import njit
+
+    from tetrasim.kernels.rng import uniform, uniform_open
+
+    @njit(cache=True)
+    def bare_direct_method(counts, rate, reac_ptr, reac_species, upd_ptr, upd_species, upd_delta, t_end,
+                           state):
+        """Gillespie's direct method as a minimal hand-written loop: recompute every propensity,
+        sum, draw, scan. The same xoshiro256** draws as tetrasim; no recording, no clamps, and
+        c n^2 instead of c n (n - 1) for a repeated reactant (neither model here has one)."""
+        n_rx = len(rate)
+        a = np.empty(n_rx)
+        t = 0.0
+        events = 0
+        while True:
+            total = 0.0
+            for r in range(n_rx):
+                value = rate[r]
+                for e in range(reac_ptr[r], reac_ptr[r + 1]):
+                    value *= counts[reac_species[e]]
+                a[r] = value
+                total += value
+            if total <= 0.0:
+                break
+            t -= math.log(uniform_open(state)) / total
+            if t > t_end:
+                break
+            target = uniform(state) * total
+            r = 0
+            while r < n_rx - 1 and target >= a[r]:
+                target -= a[r]
+                r += 1
+            for e in range(upd_ptr[r], upd_ptr[r + 1]):
+                counts[upd_species[e]] += upd_delta[e]
+            events += 1
+        return events
+
+    return bare_direct_method
+
+
+def _bare_run(loop, arrays, network: Network, span: float, seed: int) -> tuple[int, float, float]:
+    from tetrasim.kernels.rng import seed_states
+
+    counts = np.array(network.initial, dtype=np.int64)
+    state = seed_states(seed, 1)[0].copy()
+    start, start_cpu = time.perf_counter(), time.process_time()
+    events = loop(counts, *arrays, span, state)
+    return events, time.perf_counter() - start, time.process_time() - start_cpu
+
+
+def measure_bare_loop(network_name: str, seconds: float, repeats: int) -> dict:
+    """Worker (fresh process): events/s of the minimal numba direct-method loop."""
+    network = NETWORKS[network_name]()
+    loop, arrays = _bare_direct_method(), _direct_method_arrays(network)
+    span = 1e-3
+    while True:
+        events, wall, cpu = _bare_run(loop, arrays, network, span, seed=10_000)
+        if events >= 200_000 or span > 1e6:
+            break
+        span *= max(2.0, min(100.0, 2e5 / max(events, 1)))
+    span *= seconds / max(cpu, 1e-6)
+    runs = [_bare_run(loop, arrays, network, span, seed=i) for i in range(repeats)]
+    return dict(span=span, events=[e for e, _, _ in runs], walls=[w for _, w, _ in runs],
+                cpus=[c for _, _, c in runs], rate=statistics.median(e / w for e, w, _ in runs),
+                rate_cpu=statistics.median(e / c for e, _, c in runs))
+
+
 def expected_events(network_name: str, span: float, runs: int) -> dict:
     """Worker: mean and sd of the event count over [0, span] from tetrasim runs, and final counts."""
     network = NETWORKS[network_name]()
@@ -390,6 +483,8 @@ def main(argv=None) -> int:
     load_before = os.getloadavg()
 
     rows, details, extra = [], [], {}
+    bare_rows = []
+    bare_models = {"simple"}  # the bare loop recomputes every propensity: meant for small networks
     for name in names:
         network = NETWORKS[name]()
         print(f"[{name}] {network.description}: tetrasim ...", file=sys.stderr, flush=True)
@@ -398,6 +493,16 @@ def main(argv=None) -> int:
                        f"{', '.join(f'{e:,}' for e in ts_result['events'])}, wall "
                        f"{', '.join(format_seconds(w) for w in ts_result['walls'])} s, CPU "
                        f"{', '.join(format_seconds(c) for c in ts_result['cpus'])} s")
+        if name in bare_models:
+            bare = run_isolated(measure_bare_loop, name, args.seconds, args.repeats)
+            bare_rows.append([network.description, format_rate(ts_result["rate"]), format_rate(bare["rate"]),
+                              f"{ts_result['rate'] / bare['rate']:.2f}×",
+                              format_rate(ts_result["rate_cpu"]), format_rate(bare["rate_cpu"]),
+                              f"{ts_result['rate_cpu'] / bare['rate_cpu']:.2f}×"])
+            details.append(f"- {name}, bare numba loop: span {bare['span']:.4g} s simulated, events "
+                           f"{', '.join(f'{e:,}' for e in bare['events'])}, wall "
+                           f"{', '.join(format_seconds(w) for w in bare['walls'])} s, CPU "
+                           f"{', '.join(format_seconds(c) for c in bare['cpus'])} s")
         if not use_gillespy2:
             label, met = targets[name]
             rows.append([network.description, format_rate(ts_result["rate"]),
@@ -427,6 +532,11 @@ def main(argv=None) -> int:
     print(markdown_table(["model", "tetrasim events/s", "tetrasim events/CPU-s", "GillesPy2 events/s",
                           "GillesPy2 events/CPU-s", "ratio", "ratio (CPU)", "tetrasim peak RSS (MiB)",
                           "GillesPy2 peak RSS (MiB)", "target"], rows))
+    if bare_rows:
+        print("\ntetrasim `wm-ssa` against a minimal hand-written numba direct-method loop "
+              "(`bare_direct_method` in this script; target: ratio ≥ 1.0):\n")
+        print(markdown_table(["model", "tetrasim events/s", "bare loop events/s", "ratio",
+                              "tetrasim events/CPU-s", "bare loop events/CPU-s", "ratio (CPU)"], bare_rows))
     print()
     print("\n".join(details))
     if not use_gillespy2:

@@ -20,7 +20,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["ode_rhs", "ode_jacobian", "jacobian_slots", "reaction_rates", "bicgstab_jacobi"]
+__all__ = ["ode_rhs", "ode_jacobian", "jacobian_slots", "reaction_rates", "bicgstab_jacobi", "row_dots",
+           "combine_rows"]
 
 
 @njit(cache=True, inline="always")
@@ -250,3 +251,29 @@ def bicgstab_jacobi(indptr, indices, data, inverse_diagonal, b, x, rtol, max_ite
             return iteration + 1
         rho_old = rho
     return -2
+
+
+@njit(cache=True)
+def row_dots(rows, vector, out):
+    """``out[i] = rows[i] . vector`` for every row (a matrix-vector product without BLAS).
+
+    The Krylov exponential's projections are products of a few tens of long rows; multithreaded
+    BLAS on a busy 2-core node made the FRAP demo 4x slower than one thread (measured), so these
+    loops are single-threaded by construction, like :func:`bicgstab_jacobi`.
+    """
+    for i in range(rows.shape[0]):
+        acc = 0.0
+        for j in range(rows.shape[1]):
+            acc += rows[i, j] * vector[j]
+        out[i] = acc
+
+
+@njit(cache=True)
+def combine_rows(coefficients, rows, out):
+    """``out = coefficients @ rows`` (a linear combination of rows, without BLAS)."""
+    out[:] = 0.0
+    for i in range(rows.shape[0]):
+        c = coefficients[i]
+        if c != 0.0:
+            for j in range(rows.shape[1]):
+                out[j] += c * rows[i, j]

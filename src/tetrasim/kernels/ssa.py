@@ -25,7 +25,7 @@ from numba import njit
 from .rng import uniform, uniform_open
 
 __all__ = ["tree_size", "build_tree", "ssa_advance", "ssa_advance_dependents", "reaction_dependents",
-           "propensities"]
+           "propensities", "ssa_advance_small", "small_network_tables"]
 
 
 def tree_size(n_processes: int) -> int:
@@ -146,6 +146,17 @@ def reaction_dependents(n_processes, rx_upd_ptr, rx_upd_pool, dep_ptr, dep_proc)
 
 
 @njit(cache=True)
+def _write_samples(k, t_next, t_end, counts, record_times, record_pools, record_columns, out):
+    """Add the counts into every sample at or after record ``k`` and before ``t_next`` (<= t_end);
+    returns the next record index. Reached only when a sample is due, so a call is cheap."""
+    while k < len(record_times) and record_times[k] <= t_end and record_times[k] < t_next:
+        for j in range(len(record_pools)):
+            out[k, record_columns[j]] += counts[record_pools[j]]
+        k += 1
+    return k
+
+
+@njit(cache=True)
 def ssa_advance(counts, clamped, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count, rx_upd_ptr, rx_upd_pool,
                 rx_upd_delta, df_pool, df_ptr, df_dest, df_rate, df_total, dep_ptr, dep_proc, tree, state,
                 t_start, t_end, record_times, record_pools, record_columns, out, record_index, max_events):
@@ -188,10 +199,7 @@ def ssa_advance_dependents(counts, clamped, rx_rate, rx_reac_ptr, rx_reac_pool, 
         else:
             t_next = math.inf
         if t_next >= next_check:  # a sample time or the end lies before the next event
-            while k < n_records and record_times[k] <= t_end and record_times[k] < t_next:
-                for j in range(len(record_pools)):
-                    out[k, record_columns[j]] += counts[record_pools[j]]
-                k += 1
+            k = _write_samples(k, t_next, t_end, counts, record_times, record_pools, record_columns, out)
             if t_next > t_end:
                 return t_end, k, events, True
             next_check = min(record_times[k], t_end) if k < n_records else t_end
@@ -237,4 +245,98 @@ def ssa_advance_dependents(counts, clamped, rx_rate, rx_reac_ptr, rx_reac_pool, 
                 counts[dest] += 1
                 _refresh_pool(dest, counts, tree, size, dep_ptr, dep_proc, rx_rate, rx_reac_ptr,
                               rx_reac_pool, rx_reac_count, df_pool, df_total)
+    return t, k, events, True
+
+
+def small_network_tables(rx_reac_ptr, rx_reac_pool, rx_reac_count, rx_upd_ptr, rx_upd_pool, rx_upd_delta,
+                         clamped):
+    """Flat int64 tables for :func:`ssa_advance_small`: each reaction's propensity form, and its
+    updates with the deltas of clamped pools set to zero (adding 0 leaves a clamped count alone).
+
+    Form: 0 ``c``; 1 ``c n_a``; 2 ``c n_a n_b``; 3 ``c n_a (n_a - 1)``; -1 anything else (the
+    general falling-factorial product).
+    """
+    n_rx = len(rx_reac_ptr) - 1
+    form = np.full(n_rx, -1, np.int64)
+    first = np.zeros(n_rx, np.int64)
+    second = np.zeros(n_rx, np.int64)
+    for p in range(n_rx):
+        pools = rx_reac_pool[rx_reac_ptr[p]:rx_reac_ptr[p + 1]]
+        nus = rx_reac_count[rx_reac_ptr[p]:rx_reac_ptr[p + 1]]
+        if len(pools) == 0:
+            form[p] = 0
+        elif len(pools) == 1 and nus[0] == 1:
+            form[p], first[p] = 1, pools[0]
+        elif len(pools) == 2 and nus[0] == 1 and nus[1] == 1:
+            form[p], first[p], second[p] = 2, pools[0], pools[1]
+        elif len(pools) == 1 and nus[0] == 2:
+            form[p], first[p] = 3, pools[0]
+    delta = np.where(np.asarray(clamped)[rx_upd_pool], 0, rx_upd_delta).astype(np.int64)
+    return form, first, second, np.asarray(rx_upd_ptr, np.int64), np.asarray(rx_upd_pool, np.int64), delta
+
+
+@njit(cache=True)
+def ssa_advance_small(counts, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count, form, first, second, upd_ptr,
+                      upd_pool, upd_delta, dep_ptr, dep_proc, leaves, state, t_start, t_end, record_times,
+                      record_pools, record_columns, out, record_index, max_events):
+    """:func:`ssa_advance` for a small network of reactions only (no diffusion): Gillespie's
+    direct method with a linear scan.
+
+    ``leaves`` holds the propensities, kept up to date through the per-reaction dependents
+    (``dep_ptr, dep_proc``, int64); the forms and clamp-aware updates come from
+    :func:`small_network_tables`. The total is summed afresh after every event (no running
+    sum, so no drift) and the reaction is found by a linear scan. For a few tens of reactions
+    this beats the tree: no node stores and loads, one hard-to-predict branch instead of one
+    per level (measured in docs/benchmarks.md). The random draws are those of the tree kernel
+    (one for the waiting time, one for the selection, in that order) and the propensities are
+    the same numbers; the total and the cumulative sums are formed in a different order, so a
+    trajectory equals the tree kernel's except where round-off in the last bit moves a waiting
+    time or a selection boundary.
+    """
+    n_rx = len(rx_rate)
+    n_records = len(record_times)
+    t = t_start
+    events = 0
+    k = record_index
+    next_check = min(record_times[k], t_end) if k < n_records else t_end
+    while True:
+        if events >= max_events:
+            return t, k, events, False
+        a0 = 0.0
+        for q in range(n_rx):
+            a0 += leaves[q]
+        if a0 > 0.0:
+            t_next = t - math.log(uniform_open(state)) / a0
+        else:
+            t_next = math.inf
+        if t_next >= next_check:
+            k = _write_samples(k, t_next, t_end, counts, record_times, record_pools, record_columns, out)
+            if t_next > t_end:
+                return t_end, k, events, True
+            next_check = min(record_times[k], t_end) if k < n_records else t_end
+        t = t_next
+        r = uniform(state) * a0
+        p = 0
+        while p < n_rx - 1 and r >= leaves[p]:  # r >= 0, so zero leaves are passed over
+            r -= leaves[p]
+            p += 1
+        while leaves[p] <= 0.0:  # round-off ran past the last positive leaf: take that one
+            p -= 1
+        events += 1
+        for e in range(upd_ptr[p], upd_ptr[p + 1]):
+            counts[upd_pool[e]] += upd_delta[e]
+        for e in range(dep_ptr[p], dep_ptr[p + 1]):
+            q = dep_proc[e]
+            # the propensity forms written out here: through a helper function this loop ran 7x slower
+            kind = form[q]
+            a = rx_rate[q]
+            if kind == 2:
+                a = a * counts[first[q]] * counts[second[q]]
+            elif kind == 1:
+                a = a * counts[first[q]]
+            elif kind == 3:
+                a = a * counts[first[q]] * (counts[first[q]] - 1)
+            elif kind != 0:
+                a = _reaction_propensity(q, counts, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count)
+            leaves[q] = a if a > 0.0 else 0.0
     return t, k, events, True

@@ -9,12 +9,23 @@ from __future__ import annotations
 import numpy as np
 
 from ..kernels.rng import seed_states
-from ..kernels.ssa import build_tree, propensities, reaction_dependents, ssa_advance_dependents, tree_size
+from ..kernels.ssa import (
+    build_tree,
+    propensities,
+    reaction_dependents,
+    small_network_tables,
+    ssa_advance_dependents,
+    ssa_advance_small,
+    tree_size,
+)
 from .base import Solver
 
 __all__ = ["SSASolver", "WellMixedSSASolver"]
 
 _CHUNK_EVENTS = 2_000_000  # events between progress updates
+# Networks of reactions only, up to this many: recompute every propensity after an event
+# (ssa_advance_small, the same events bit for bit) instead of following the dependency lists
+_SMALL_NETWORK = 16
 
 
 class SSASolver(Solver):
@@ -43,6 +54,10 @@ class SSASolver(Solver):
         propensities(counts, rt.rx_rate, c.rx_reac_ptr, c.rx_reac_pool, c.rx_reac_count, c.df_pool,
                      rt.df_total,
                      leaves)
+        if c.n_diffusions == 0 and c.n_reactions <= _SMALL_NETWORK:
+            self._advance_small(run_state, counts, leaves, t_start, t_end, record_times, record_pools,
+                                record_columns, out, progress)
+            return
         tree = np.zeros(2 * self._tree_size)
         build_tree(leaves, tree)
         t, k = float(t_start), 0
@@ -58,6 +73,26 @@ class SSASolver(Solver):
             if finished:
                 return
             t = t_reached
+
+
+    def _advance_small(self, run_state, counts, leaves, t_start, t_end, record_times, record_pools,
+                       record_columns, out, progress):
+        """A few reactions and no diffusion: the linear-scan direct method (kernels/ssa.py)."""
+        c, rt = self.compiled, self.runtime
+        tables = small_network_tables(c.rx_reac_ptr, c.rx_reac_pool, c.rx_reac_count, c.rx_upd_ptr,
+                                      c.rx_upd_pool, c.rx_upd_delta, rt.clamped)
+        dep_ptr, dep_proc = self._rx_dep_ptr.astype(np.int64), self._rx_dep_proc.astype(np.int64)
+        t, k = float(t_start), 0
+        while True:
+            t, k, events, finished = ssa_advance_small(
+                counts, rt.rx_rate, c.rx_reac_ptr, c.rx_reac_pool, c.rx_reac_count, *tables, dep_ptr,
+                dep_proc, leaves, run_state, t, float(t_end), record_times, record_pools, record_columns, out,
+                k, _CHUNK_EVENTS)
+            self.events += events
+            if progress is not None:
+                progress(t)
+            if finished:
+                return
 
 
 class WellMixedSSASolver(SSASolver):
