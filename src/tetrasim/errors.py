@@ -21,6 +21,7 @@ __all__ = [
     "InternalError",
     "ModelWarning",
     "GeometryWarning",
+    "LengthUnitWarning",
     "did_you_mean",
     "warn_model",
 ]
@@ -68,6 +69,10 @@ class ModelWarning(UserWarning):
 
 class GeometryWarning(UserWarning):
     """An implausible but legal geometry (edge lengths that suggest a wrong unit)."""
+
+
+class LengthUnitWarning(GeometryWarning):
+    """A mesh whose size is implausible for a cell: probably read with the wrong ``length_unit``."""
 
 
 def did_you_mean(name: str, candidates) -> str:
