@@ -217,34 +217,13 @@ def test_fuzz_every_format_gives_typed_errors(tmp_path):
 
 
 # ---------------------------------------------------------------------------- truncation (issue 15.2)
-ABAQUS_PARTS = """*HEADING
-test with parts
-*PART, NAME=P1
-*NODE, NSET=ALL
- 1, 0, 0, 0
- 2, 1, 0, 0
- 3, 0, 1, 0
- 4, 0, 0, 1
- 5, 1, 1, 1
- 6, 0, 0, -1
-*ELEMENT, TYPE=C3D4, ELSET=UP
- 10, 1, 2, 3, 4
- 11, 2, 3, 4, 5
-*ELEMENT, TYPE=C3D4, ELSET=LOW
- 12, 1, 3, 2, 6
-*ELSET, ELSET=BOTH
- 10, 12
-*SOLID SECTION, ELSET=UP, MATERIAL=M
-*END PART
-*ASSEMBLY, NAME=A
-*INSTANCE, NAME=P1_1, PART=P1
-*END INSTANCE
-*END ASSEMBLY
-*STEP, NAME=S
-*STATIC
-1, 1, 1e-05, 1
-*END STEP
-"""
+# the same mesh inside *PART ... *END PART, with an assembly and a step after it, as exporters write it
+ABAQUS_PARTS = (
+    "*HEADING\ntest with parts\n*PART, NAME=P1\n"
+    + ABAQUS[ABAQUS.index("*NODE") : ABAQUS.index("*END STEP")]
+    + "*SOLID SECTION, ELSET=UP, MATERIAL=M\n*END PART\n*ASSEMBLY, NAME=A\n*INSTANCE, NAME=P1_1, PART=P1\n"
+    "*END INSTANCE\n*END ASSEMBLY\n*STEP, NAME=S\n*STATIC\n1, 1, 1e-05, 1\n*END STEP\n"
+)
 
 
 def _mesh_sources(tmp_path) -> dict[str, bytes]:
