@@ -24,6 +24,7 @@ __all__ = [
     "ArgumentError",
     "ModelWarning",
     "GeometryWarning",
+    "LengthUnitWarning",
     "did_you_mean",
     "warn_model",
 ]
@@ -80,6 +81,10 @@ class GeometryWarning(UserWarning):
 def _normalised(text: str) -> str:
     """Lower case, '-' for '_' and blanks: 'WM_SSA' and 'wm-ssa' are the same word to a reader."""
     return "-".join(str(text).lower().replace("_", "-").split())
+
+
+class LengthUnitWarning(GeometryWarning):
+    """A mesh whose size is implausible for a cell: probably read with the wrong ``length_unit``."""
 
 
 def did_you_mean(name: str, candidates) -> str:

@@ -214,3 +214,186 @@ def test_fuzz_every_format_gives_typed_errors(tmp_path):
                 TetMesh.load(target, length_unit=None if name.endswith(".npz") else "um")
             except (MeshFormatError, GeometryError):
                 pass
+
+
+# ---------------------------------------------------------------------------- truncation (issue 15.2)
+# the same mesh inside *PART ... *END PART, with an assembly and a step after it, as exporters write it
+ABAQUS_PARTS = (
+    "*HEADING\ntest with parts\n*PART, NAME=P1\n"
+    + ABAQUS[ABAQUS.index("*NODE") : ABAQUS.index("*END STEP")]
+    + "*SOLID SECTION, ELSET=UP, MATERIAL=M\n*END PART\n*ASSEMBLY, NAME=A\n*INSTANCE, NAME=P1_1, PART=P1\n"
+    "*END INSTANCE\n*END ASSEMBLY\n*STEP, NAME=S\n*STATIC\n1, 1, 1e-05, 1\n*END STEP\n"
+)
+
+
+def _mesh_sources(tmp_path) -> dict[str, bytes]:
+    """One small file per reader (TetGen: each of its three files), all the same three-tet mesh."""
+    import meshio
+
+    m = TetMesh.from_arrays(PTS, TETS, length_unit="um", groups={"a": [0, 1]})
+    sources = {
+        "g22.msh": GMSH22.encode(),
+        "flat.inp": ABAQUS.encode(),
+        "parts.inp": ABAQUS_PARTS.encode(),
+        "g41.msh": m.save(tmp_path / "src41.msh", length_unit="um").read_bytes(),
+        "nat.npz": m.save(tmp_path / "src.npz").read_bytes(),
+    }
+    cells = [("tetra", TETS)]
+    mesh = meshio.Mesh(PTS, cells, cell_data={"r": [np.array([1, 1, 2])]})
+    meshio.write(str(tmp_path / "src.vtu"), mesh)
+    meshio.write(str(tmp_path / "bin.vtk"), mesh)
+    meshio.write(str(tmp_path / "asc.vtk"), mesh, binary=False)
+    sources["v.vtu"] = (tmp_path / "src.vtu").read_bytes()
+    sources["bin.vtk"] = (tmp_path / "bin.vtk").read_bytes()
+    sources["asc.vtk"] = (tmp_path / "asc.vtk").read_bytes()
+    for ext, text in TETGEN.items():
+        sources[f"tg{ext}"] = text.encode()
+    return sources
+
+
+def _load_variant(folder, name, data):
+    folder.mkdir()
+    if name.startswith("tg"):
+        for ext, text in TETGEN.items():
+            (folder / f"tg{ext}").write_text(text)
+    (folder / name).write_bytes(data)
+    target = folder / ("tg.ele" if name.startswith("tg") else name)
+    return TetMesh.load(target, length_unit=None if name.endswith(".npz") else "um")
+
+
+def _assert_same_mesh(cut, full, *, with_groups=True):
+    assert cut.n_tets == full.n_tets and cut.n_vertices == full.n_vertices
+    np.testing.assert_array_equal(cut.vertices, full.vertices)
+    np.testing.assert_array_equal(cut.tets, full.tets)
+    if with_groups:
+        for attribute in ("groups", "tri_groups"):
+            got, want = getattr(cut, attribute), getattr(full, attribute)
+            assert {k: v.tolist() for k, v in got.items()} == {k: v.tolist() for k, v in want.items()}
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["g22.msh", "g41.msh", "flat.inp", "parts.inp", "tg.node", "tg.ele", "tg.face", "nat.npz", "v.vtu",
+     "bin.vtk", "asc.vtk"],
+)
+def test_a_file_cut_anywhere_never_loads_as_a_smaller_mesh(tmp_path, name):
+    """Every reader, every cut point (each byte): a typed error, or the complete mesh (issue 15.2).
+
+    A cut that loses only what follows the mesh (trailing keywords, a final newline) may load;
+    anything else must raise. Formats without an end marker cannot reveal a cut that drops a
+    whole optional trailing section: the ``*ELSET`` blocks after the elements of a flat Abaqus
+    file (no ``*PART``) and the ``CELL_DATA`` of a legacy VTK file. There only the vertices and
+    tets must be complete (groups may be lost, never elements).
+    """
+    data = _mesh_sources(tmp_path)[name]
+    full = _load_variant(tmp_path / "full", name, data)
+    loaded = 0
+    for cut in range(len(data)):
+        try:
+            m = _load_variant(tmp_path / f"cut{cut}", name, data[:cut])
+        except (MeshFormatError, GeometryError):
+            continue
+        loaded += 1
+        _assert_same_mesh(m, full, with_groups=name not in ("flat.inp", "bin.vtk", "asc.vtk"))
+    assert loaded < len(data) // 2  # most cuts must fail (guards against a test that loads nothing cut)
+
+
+def _reference_inp():
+    import os
+    from pathlib import Path
+
+    env = os.environ.get("TETRASIM_DATA")
+    root = Path(env) if env else Path(__file__).parents[2].parent / "shared" / "data"
+    path = root / "meshes" / "astrocyte" / "5nodes_ratio1.inp"
+    if not path.exists():
+        pytest.skip(f"published mesh {path} absent (set TETRASIM_DATA)")
+    return path
+
+
+def test_the_published_branchlet_cut_short_is_rejected(tmp_path):
+    """The issue's case (first 15,951 lines gave 10,322 of 26,221 tets) and cuts all through the file."""
+    path = _reference_inp()
+    lines = path.read_text().split("\n")
+    full = TetMesh.load(path, length_unit="nm")
+    assert full.n_tets == 26221
+    cut_file = tmp_path / "cut.inp"
+    cut_file.write_text("\n".join(lines[:15951]) + "\n")
+    with pytest.raises(MeshFormatError, match=r"\*PART, NAME=Part-Default \(line 6\) is never closed.*EB37"):
+        TetMesh.load(cut_file, length_unit="nm")
+    end_part = lines.index("*END PART")
+    cuts = sorted(set(np.linspace(10, end_part, 40).astype(int).tolist()) | {5620, 5630, 15951})
+    for n in cuts:  # whole lines kept, as a copy that stopped at a line boundary
+        cut_file.write_text("\n".join(lines[:n]) + "\n")
+        with pytest.raises(MeshFormatError, match="truncated|never closed"):
+            TetMesh.load(cut_file, length_unit="nm")
+    cut_file.write_text("\n".join(lines[:15950]) + "\n" + lines[15950][:17])  # inside a line
+    with pytest.raises(MeshFormatError, match="middle of this line"):
+        TetMesh.load(cut_file, length_unit="nm")
+
+
+def test_unused_nodes_are_an_error_that_says_where(tmp_path):
+    """A flat file that lost its last element block: nodes no tet uses, named by id and line."""
+    p = tmp_path / "lost.inp"
+    p.write_text(ABAQUS.split("*ELEMENT, TYPE=C3D4, ELSET=LOW")[0])
+    with pytest.raises(MeshFormatError, match=r"lost.inp, line 9: 1 of 6 nodes are not a vertex.*ids 6\b"):
+        TetMesh.load(p, length_unit="um")
+    m = TetMesh.load(p, length_unit="um", drop_unused_nodes=True)
+    assert m.n_vertices == 5 and m.n_tets == 2
+    g = tmp_path / "lost.msh"  # the same check guards every reader
+    g.write_text(GMSH22.replace("5\n1 15", "4\n1 15").replace("5 4 2 8 2 1 3 2 6\n", ""))
+    with pytest.raises(MeshFormatError, match=r"lost.msh, line 16: 1 of 6 nodes.*ids 6\b"):
+        TetMesh.load(g, length_unit="um")
+
+
+def test_abaqus_structure_errors(tmp_path):
+    p = tmp_path / "s.inp"
+    p.write_text(ABAQUS_PARTS.replace("*END INSTANCE\n", ""))  # *END ASSEMBLY closes the open instance
+    with pytest.raises(MeshFormatError, match=r"line 22: \*END ASSEMBLY while \*INSTANCE"):
+        TetMesh.load(p, length_unit="um")
+    p.write_text(ABAQUS_PARTS.replace(" 10, 12\n", " 10, 12, 77\n"))
+    with pytest.raises(MeshFormatError, match="'BOTH' lists element 77"):
+        TetMesh.load(p, length_unit="um")
+    first = "*ELEMENT, TYPE=C3D4, ELSET=UP"
+    p.write_text(ABAQUS_PARTS.replace(first, "*NSET, NSET=N\n 1, 9\n" + first))
+    with pytest.raises(MeshFormatError, match=r"line 11: \*NSET N lists 1 nodes that are not defined"):
+        TetMesh.load(p, length_unit="um")
+
+
+@pytest.mark.filterwarnings("default::tetrasim.errors.GeometryWarning")
+def test_nanometres_read_as_micrometres_warn_and_name_the_unit(tmp_path):
+    """A 6.6 um branchlet in nm read as um (64 um edges, 6.6 mm long) warns and suggests 'nm' (issue 15.3)."""
+    from tetrasim.errors import LengthUnitWarning
+
+    pts = PTS * 64.0
+    long = np.vstack([pts, pts[:4] + [6600.0, 0, 0]])
+    tets = np.vstack([TETS, [[6, 7, 8, 9]]])
+    expected = r"extends over 6.6\d* mm.*fit length_unit='nm'.*extent 6.6\d* µm"
+    with pytest.warns(LengthUnitWarning, match=expected):
+        TetMesh.from_arrays(long, tets, length_unit="um")
+    with pytest.warns(LengthUnitWarning, match=r"median edge is 64 µm.*length_unit='nm'"):
+        TetMesh.from_arrays(pts, TETS, length_unit="um")  # short but coarse: the edge alone
+    spread = np.vstack([PTS * 5, PTS[:4] * 5 + [2000.0, 0, 0]])  # 5 um edges over 2 mm: the extent alone
+    with pytest.warns(LengthUnitWarning, match=r"extends over 2 mm.*fit length_unit='nm'"):
+        TetMesh.from_arrays(spread, tets, length_unit="um")
+    with pytest.warns(LengthUnitWarning, match="fit length_unit='um'"):
+        TetMesh.from_arrays(PTS * 0.5, TETS, length_unit="nm")  # 0.5 nm edges: um was meant
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LengthUnitWarning)
+        TetMesh.from_arrays(PTS * 64.0, TETS, length_unit="nm")  # plausible: silent
+        TetMesh.from_arrays(PTS * 8.0, TETS, length_unit="um")
+
+
+def test_mesh_info_shows_the_unit_warning(tmp_path, capsys):
+    from tetrasim.cli import main
+
+    p = tmp_path / "nm.inp"
+    node_lines = "".join(f" {k + 1}, {x:g}, {y:g}, {z:g}\n" for k, (x, y, z) in enumerate(PTS * 64))
+    head, rest = ABAQUS.split("*NODE, NSET=ALL\n")
+    p.write_text(head + "*NODE, NSET=ALL\n" + node_lines + rest[rest.index("*ELEMENT"):])  # in nm
+    assert main(["mesh-info", str(p), "--length-unit", "um"]) == 0
+    out = capsys.readouterr().out
+    assert "warning:" in out and "length_unit='nm'" in out
+    assert main(["mesh-info", str(p), "--length-unit", "nm"]) == 0
+    assert "warning" not in capsys.readouterr().out

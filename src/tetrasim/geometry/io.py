@@ -19,11 +19,13 @@ element) and what is wrong; geometric problems are :class:`~tetrasim.errors.Geom
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -209,10 +211,52 @@ def _relabel(path, node_ids: np.ndarray, conn: np.ndarray, elem_ids: np.ndarray,
     return order[pos].astype(np.int64)
 
 
+class _Options(NamedTuple):
+    """Reader options passed through to :func:`_finish`."""
+
+    fix_orientation: bool = False
+    drop_unused_nodes: bool = False
+
+
+def _id_ranges(ids: np.ndarray, limit: int = 4) -> str:
+    """``"5..9, 12, 20..31"``: sorted ids as runs of consecutive values (the first ``limit`` runs)."""
+    ids = np.sort(ids)
+    breaks = np.flatnonzero(np.diff(ids) != 1)
+    starts = np.concatenate([[0], breaks + 1])
+    ends = np.concatenate([breaks, [len(ids) - 1]])
+    runs = [
+        f"{int(ids[a])}" if a == b else f"{int(ids[a])}..{int(ids[b])}"
+        for a, b in zip(starts[:limit], ends[:limit], strict=True)
+    ]
+    return ", ".join(runs) + (", ..." if len(starts) > limit else "")
+
+
+def _unused_nodes(path, options, node_ids, node_lines, tets) -> np.ndarray | None:
+    """Check every node is a vertex of a tetrahedron; return the kept-node mask when dropping.
+
+    A file cut short inside (or between) its element blocks still has all its nodes, so nodes
+    that no tetrahedron uses are the signature of lost elements.
+    """
+    used = np.zeros(len(node_ids), dtype=bool)
+    used[tets.ravel()] = True
+    if used.all():
+        return None
+    if options.drop_unused_nodes:
+        return used
+    unused = np.flatnonzero(~used)
+    where = f", line {int(node_lines[unused[0]]) + 1}" if node_lines is not None else ""
+    raise MeshFormatError(
+        f"{path}{where}: {unused.size} of {len(node_ids)} nodes are not a vertex of any tetrahedron "
+        f"(node ids {_id_ranges(node_ids[unused])}). A file cut short inside its elements looks like "
+        "this: export the mesh again; if the file really holds stray nodes, load it with "
+        "drop_unused_nodes=True"
+    )
+
+
 def _finish(
     path,
     length_unit,
-    fix_orientation,
+    options,
     nodes,
     node_ids,
     tet_conn,
@@ -221,8 +265,12 @@ def _finish(
     tri_conn=None,
     tri_ids=None,
     tri_groups=None,
+    node_lines=None,
 ) -> TetMesh:
-    """Relabel nodes and build a :class:`TetMesh` with groups given as element-id arrays."""
+    """Relabel nodes and build a :class:`TetMesh` with groups given as element-id arrays.
+
+    ``node_lines`` (0-based line of each node in the file, optional) only locates errors.
+    """
     scale = parse_length_unit(length_unit)
     if tet_conn is None or len(tet_conn) == 0:
         raise MeshFormatError(f"{path}: the file contains no tetrahedra (a surface-only mesh?)")
@@ -231,6 +279,12 @@ def _finish(
         by_id = np.argsort(tet_ids, kind="stable")
         tet_ids, tet_conn = tet_ids[by_id], tet_conn[by_id]
     tets = _relabel(path, node_ids, tet_conn, tet_ids, "tetrahedron")
+    keep = _unused_nodes(path, options, node_ids, node_lines, tets)
+    new_index = None
+    if keep is not None:  # drop_unused_nodes: renumber the vertices that tets use
+        new_index = np.cumsum(keep) - 1
+        new_index[~keep] = -1
+        nodes, tets = nodes[keep], new_index[tets]
     # groups given as element ids -> row indices
     id_order = np.argsort(tet_ids, kind="stable")
     sorted_tet_ids = tet_ids[id_order]
@@ -250,6 +304,10 @@ def _finish(
     tgroups = {}
     if tri_conn is not None and len(tri_conn) and tri_groups:
         tri_v = _relabel(path, node_ids, tri_conn, tri_ids, "triangle")
+        if new_index is not None:
+            tri_v = new_index[tri_v]
+            if (tri_v < 0).any():
+                raise MeshFormatError(f"{path}: a triangle uses a node that no tetrahedron uses")
         t_order = np.argsort(tri_ids, kind="stable")
         for name, ids in tri_groups.items():
             pos = np.minimum(np.searchsorted(tri_ids[t_order], ids), len(t_order) - 1)
@@ -259,9 +317,10 @@ def _finish(
         tets,
         groups=tet_groups,
         tri_groups=tgroups,
-        fix_orientation=fix_orientation,
+        fix_orientation=options.fix_orientation,
         source=str(path),
         element_ids=tet_ids,
+        input_unit=length_unit,
     )
 
 
@@ -285,7 +344,7 @@ def _group_name(names, dim, tag) -> str:
     return names.get((dim, tag), str(tag))
 
 
-def _read_gmsh(path: Path, length_unit, fix_orientation) -> TetMesh:
+def _read_gmsh(path: Path, length_unit, options) -> TetMesh:
     with open(path, "rb") as f:
         head = f.read(256)
     if not head.lstrip().startswith(b"$MeshFormat"):
@@ -298,16 +357,16 @@ def _read_gmsh(path: Path, length_unit, fix_orientation) -> TetMesh:
             f"{path}, line 2: cannot read the Gmsh format line 'version file-type data-size'"
         ) from None
     if filetype == 1:
-        return _read_meshio(path, length_unit, fix_orientation, "gmsh")
+        return _read_meshio(path, length_unit, options, "gmsh")
     txt = _Text(path, _read_text(path))
     if version.startswith("2"):
-        return _read_gmsh22(txt, length_unit, fix_orientation)
+        return _read_gmsh22(txt, length_unit, options)
     if version.startswith("4"):
-        return _read_gmsh41(txt, length_unit, fix_orientation, version)
+        return _read_gmsh41(txt, length_unit, options, version)
     raise txt.fail(1, f"Gmsh format version {version} is not supported", "Save as version 4.1 or 2.2")
 
 
-def _read_gmsh22(txt: _Text, length_unit, fix_orientation) -> TetMesh:
+def _read_gmsh22(txt: _Text, length_unit, options) -> TetMesh:
     names = _gmsh_physical_names(txt)
     i = txt.find("$Nodes")
     n = txt.ints(i + 1, "the number of nodes", 1)[0]
@@ -395,7 +454,7 @@ def _read_gmsh22(txt: _Text, length_unit, fix_orientation) -> TetMesh:
     return _finish(
         txt.path,
         length_unit,
-        fix_orientation,
+        options,
         nodes,
         node_ids,
         tet_conn,
@@ -404,10 +463,11 @@ def _read_gmsh22(txt: _Text, length_unit, fix_orientation) -> TetMesh:
         tri_conn,
         tri_ids,
         tri_groups,
+        node_lines=i + 2 + np.arange(n),
     )
 
 
-def _read_gmsh41(txt: _Text, length_unit, fix_orientation, version) -> TetMesh:
+def _read_gmsh41(txt: _Text, length_unit, options, version) -> TetMesh:
     if version not in ("4.1", "4.10"):
         raise txt.fail(1, f"Gmsh format version {version} is not supported", "Save as version 4.1 or 2.2")
     names = _gmsh_physical_names(txt)
@@ -431,7 +491,7 @@ def _read_gmsh41(txt: _Text, length_unit, fix_orientation, version) -> TetMesh:
     i = txt.find("$Nodes")
     nblocks, nnodes = txt.ints(i + 1, "the node block header 'numEntityBlocks numNodes min max'", 4)[:2]
     row = i + 2
-    node_id_parts, coord_parts = [], []
+    node_id_parts, coord_parts, line_parts = [], [], []
     for _ in range(nblocks):
         hdr = txt.ints(row, "a node block header 'dim tag parametric numNodes'", 4)
         if hdr[2] != 0:
@@ -440,6 +500,7 @@ def _read_gmsh41(txt: _Text, length_unit, fix_orientation, version) -> TetMesh:
             )
         k = hdr[3]
         node_id_parts.append(txt.block(row + 1, k, 1, np.int64, "node tags")[:, 0])
+        line_parts.append(row + 1 + k + np.arange(k))
         coord_parts.append(txt.block(row + 1 + k, k, 3, float, "node coordinates 'x y z'"))
         row += 1 + 2 * k
     if txt.line(row, "$EndNodes").strip() != "$EndNodes":
@@ -488,7 +549,7 @@ def _read_gmsh41(txt: _Text, length_unit, fix_orientation, version) -> TetMesh:
     return _finish(
         txt.path,
         length_unit,
-        fix_orientation,
+        options,
         nodes,
         node_ids,
         tet_conn,
@@ -497,6 +558,7 @@ def _read_gmsh41(txt: _Text, length_unit, fix_orientation, version) -> TetMesh:
         tri_conn,
         tri_ids,
         {k: np.concatenate(v) for k, v in tri_groups.items()},
+        node_lines=np.concatenate(line_parts) if line_parts else None,
     )
 
 
@@ -560,7 +622,64 @@ def _format_rows(arr: np.ndarray, fmt: str) -> str:
 _KEYWORD = re.compile(r"\s*\*")
 
 
-def _read_abaqus(path: Path, length_unit, fix_orientation) -> TetMesh:
+def _ends_inside_a_line(txt: _Text, data_line: int) -> bool:
+    """True when the file has no final newline and its last line is the data line ``data_line``."""
+    last = len(txt.lines) - 1
+    return bool(txt.lines[last].strip()) and data_line == last
+
+
+def _truncated_inside_line(txt: _Text, line: int) -> MeshFormatError:
+    return txt.fail(
+        line,
+        "the file ends in the middle of this line (no newline after it)",
+        "The file is truncated: export it again (if it is complete, end it with a newline)",
+    )
+
+
+#: Abaqus keywords that open a scope closed by ``*END <keyword>``.
+_ABAQUS_SCOPES = ("PART", "ASSEMBLY", "INSTANCE", "STEP")
+#: Abaqus keywords followed by data lines; one of them with no data at the end of the file is cut short.
+_ABAQUS_DATA = ("NODE", "ELEMENT", "ELSET", "NSET")
+
+
+def _abaqus_scope(txt: _Text, line: int, key: str, params: dict, open_scopes: list) -> None:
+    """Track ``*PART ... *END PART`` (and assembly, instance, step) nesting."""
+    if key in _ABAQUS_SCOPES:
+        open_scopes.append((key, line, params.get("NAME", "")))
+        return
+    compact = key.replace(" ", "")
+    if not compact.startswith("END") or compact[3:] not in _ABAQUS_SCOPES:
+        return
+    scope = compact[3:]
+    if open_scopes and open_scopes[-1][0] == scope:
+        open_scopes.pop()
+    elif any(s[0] == scope for s in open_scopes):
+        inner, inner_line, _ = open_scopes[-1]
+        raise txt.fail(
+            line,
+            f"*END {scope} while *{inner} (line {inner_line + 1}) is still open",
+            "The keywords are garbled: export the file again",
+        )
+    # an *END without its opening keyword closes nothing: harmless, ignored
+
+
+def _abaqus_unclosed(txt: _Text, open_scopes: list, last_block) -> MeshFormatError:
+    key, line, name = open_scopes[-1]
+    what = f"*{key}" + (f", NAME={name}" if name else "")
+    inside = ""
+    if last_block is not None:
+        bkey, bline, bparams = last_block
+        label = f"ELSET={bparams['ELSET']}" if "ELSET" in bparams else bkey
+        inside = f", inside the *{bkey} block ({label}) that starts at line {bline + 1}"
+    return txt.fail(
+        -1,
+        f"{what} (line {line + 1}) is never closed by *END {key}: the file stops at line "
+        f"{len(txt.lines) - (txt.lines[-1] == '')}{inside}",
+        "The file is truncated: export it again",
+    )
+
+
+def _read_abaqus(path: Path, length_unit, options) -> TetMesh:
     txt = _Text(path, _read_text(path))
     lines = txt.lines
     kw = [
@@ -569,7 +688,10 @@ def _read_abaqus(path: Path, length_unit, fix_orientation) -> TetMesh:
         if line.startswith("*") or (line[:1].isspace() and _KEYWORD.match(line))
     ]
     kw.append(len(lines))
-    node_parts, node_id_parts, tet_parts, groups = [], [], [], {}
+    node_parts, node_id_parts, node_line_parts, tet_parts, groups = [], [], [], [], {}
+    node_sets: dict[str, list] = {}
+    open_scopes: list[tuple[str, int, str]] = []
+    last_block = None  # (keyword, line, parameters) of the last data block, to say where a cut is
     for a, b in zip(kw[:-1], kw[1:], strict=True):
         head = lines[a].strip()
         if head.startswith("**"):
@@ -583,9 +705,18 @@ def _read_abaqus(path: Path, length_unit, fix_orientation) -> TetMesh:
                 params[k.strip().upper()] = v.strip()
             elif p:
                 params[p.strip().upper()] = ""
+        _abaqus_scope(txt, a, key, params, open_scopes)
         data = [k for k in range(a + 1, b) if lines[k].strip()]
         if not data:
+            if b == len(lines) and key in _ABAQUS_DATA:
+                raise txt.fail(
+                    a, f"the file ends right after *{key}, before its data lines", "The file is truncated"
+                )
             continue
+        if _ends_inside_a_line(txt, data[-1]):
+            raise _truncated_inside_line(txt, data[-1])
+        if key in _ABAQUS_DATA:
+            last_block = (key, a, params)
         s, e = data[0], data[-1] + 1
         if any(not lines[k].strip() for k in range(s, e)):
             raise txt.fail(
@@ -600,6 +731,7 @@ def _read_abaqus(path: Path, length_unit, fix_orientation) -> TetMesh:
             if (ids != np.round(ids)).any():
                 raise txt.fail(s, "node ids must be integers")
             node_id_parts.append(ids.astype(np.int64))
+            node_line_parts.append(s + np.arange(e - s))
             xyz = np.zeros((len(arr), 3))
             xyz[:, : ncol - 1] = arr[:, 1:]
             node_parts.append(xyz)
@@ -617,6 +749,18 @@ def _read_abaqus(path: Path, length_unit, fix_orientation) -> TetMesh:
             tet_parts.append(arr)
             if "ELSET" in params:
                 groups.setdefault(params["ELSET"], []).append(arr[:, 0])
+        elif key == "NSET":
+            # node sets only cross-check the nodes: every node they list must be defined
+            toks = " ".join(lines[s:e]).replace(",", " ").split()
+            try:
+                vals = np.array(toks, dtype=np.int64)
+            except (ValueError, OverflowError):
+                continue  # sets of sets: nothing to check
+            if "GENERATE" in params and vals.size % 3 == 0:
+                vals = np.concatenate(
+                    [np.arange(f, last + 1, st if st else 1) for f, last, st in vals.reshape(-1, 3)]
+                )
+            node_sets.setdefault(params.get("NSET", "?"), []).append((a, vals))
         elif key == "ELSET":
             name = params.get("ELSET")
             if not name:
@@ -647,26 +791,41 @@ def _read_abaqus(path: Path, length_unit, fix_orientation) -> TetMesh:
                     [np.arange(f, last + 1, st if st else 1) for f, last, st in vals.reshape(-1, 3)]
                 )
             groups.setdefault(name, []).append(vals)
+    if open_scopes:
+        raise _abaqus_unclosed(txt, open_scopes, last_block)
     if not node_parts:
         raise txt.fail(-1, "no *NODE block", "The file is truncated or not an Abaqus mesh")
     if not tet_parts:
         raise txt.fail(-1, "no *ELEMENT, TYPE=C3D4 block", "The file is truncated or has no tetrahedra")
+    node_ids = np.concatenate(node_id_parts)
+    for name, parts in node_sets.items():
+        for line, vals in parts:
+            missing = np.setdiff1d(vals, node_ids)
+            if missing.size:
+                raise txt.fail(
+                    line,
+                    f"*NSET {name} lists {missing.size} nodes that are not defined (ids "
+                    f"{_id_ranges(missing)})",
+                    "The file is truncated or inconsistent: export it again",
+                )
     tets = np.concatenate(tet_parts)
     groups_arr = {k: np.concatenate(v) for k, v in groups.items()}
     return _finish(
         path,
         length_unit,
-        fix_orientation,
+        options,
         np.concatenate(node_parts),
-        np.concatenate(node_id_parts),
+        node_ids,
         tets[:, 1:],
         tets[:, 0],
         groups_arr,
+        node_lines=np.concatenate(node_line_parts),
     )
 
 
 # ---------------------------------------------------------------------------- TetGen
-def _tetgen_table(path: Path, min_cols: int, what: str) -> tuple[_Text, list[int], np.ndarray]:
+def _tetgen_table(path: Path, min_cols: int, what: str) -> tuple[_Text, list[int], np.ndarray, list[int]]:
+    """Header, data rows as an array, and the 0-based file line of each row."""
     txt = _Text(path, _read_text(path))
     body = [k for k, line in enumerate(txt.lines) if line.split("#", 1)[0].strip()]
     if not body:
@@ -684,7 +843,9 @@ def _tetgen_table(path: Path, min_cols: int, what: str) -> tuple[_Text, list[int
             -1, f"the header announces {n} entries but the file has {len(rows)}", "The file is truncated"
         )
     if n == 0:
-        return txt, header, np.zeros((0, min_cols))
+        return txt, header, np.zeros((0, min_cols)), rows
+    if _ends_inside_a_line(txt, rows[-1]):
+        raise _truncated_inside_line(txt, rows[-1])
     lines = [txt.lines[k].split("#", 1)[0] for k in rows]
     ncols = len(lines[0].split())
     if ncols < min_cols:
@@ -696,10 +857,10 @@ def _tetgen_table(path: Path, min_cols: int, what: str) -> tuple[_Text, list[int
         m = re.search(r"line (\d+)", str(error))
         k = rows[int(m.group(1)) - 1] if m else rows[0]
         raise txt.fail(k, f"cannot read this {what} line: {txt.lines[k].strip()[:80]!r}") from None
-    return txt, header, arr
+    return txt, header, arr, rows
 
 
-def _read_tetgen(path: Path, length_unit, fix_orientation) -> TetMesh:
+def _read_tetgen(path: Path, length_unit, options) -> TetMesh:
     stem = path.with_suffix("")
     node_path, ele_path, face_path = (stem.with_suffix(s) for s in (".node", ".ele", ".face"))
     for p in (node_path, ele_path):
@@ -707,11 +868,11 @@ def _read_tetgen(path: Path, length_unit, fix_orientation) -> TetMesh:
             raise MeshFormatError(
                 f"{p}: missing; a TetGen mesh needs both {node_path.name} and {ele_path.name}"
             )
-    txt, header, nodes = _tetgen_table(node_path, 4, "node")
+    txt, header, nodes, node_rows = _tetgen_table(node_path, 4, "node")
     if len(header) > 1 and header[1] != 3:
         raise txt.fail(0, f"TetGen nodes must be 3-D, the header says dimension {header[1]}")
     node_ids = nodes[:, 0].astype(np.int64)
-    etxt, eheader, ele = _tetgen_table(ele_path, 5, "element")
+    etxt, eheader, ele, _ = _tetgen_table(ele_path, 5, "element")
     if len(eheader) > 1 and eheader[1] != 4:
         raise etxt.fail(0, f"{eheader[1]}-node tetrahedra are not supported", "Run TetGen without -o2")
     if (ele != np.round(ele)).any():
@@ -727,7 +888,7 @@ def _read_tetgen(path: Path, length_unit, fix_orientation) -> TetMesh:
     tri_conn = tri_ids = None
     tri_groups = {}
     if face_path.exists():
-        _, fheader, faces = _tetgen_table(face_path, 4, "face")
+        _, fheader, faces, _ = _tetgen_table(face_path, 4, "face")
         if faces.size and len(fheader) > 1 and fheader[1] and faces.shape[1] > 4:
             fi = faces.astype(np.int64)
             tri_ids, tri_conn = fi[:, 0], fi[:, 1:4]
@@ -737,7 +898,7 @@ def _read_tetgen(path: Path, length_unit, fix_orientation) -> TetMesh:
     return _finish(
         path,
         length_unit,
-        fix_orientation,
+        options,
         nodes[:, 1:4],
         node_ids,
         ele_i[:, 1:5],
@@ -750,12 +911,14 @@ def _read_tetgen(path: Path, length_unit, fix_orientation) -> TetMesh:
 
 
 # ---------------------------------------------------------------------------- meshio (VTK, VTU, binary gmsh)
-def _read_meshio(path: Path, length_unit, fix_orientation, fmt) -> TetMesh:
+def _read_meshio(path: Path, length_unit, options, fmt) -> TetMesh:
     import meshio
 
     file_format = {"gmsh": "gmsh", "vtk": "vtk", "vtu": "vtu"}[fmt]
     try:
-        m = meshio.read(str(path), file_format=file_format)
+        # meshio prints its own complaints to stdout before raising; the typed error below says it
+        with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
+            m = meshio.read(str(path), file_format=file_format)
     except (MeshFormatError, GeometryError):
         raise
     except (Exception, SystemExit) as error:  # noqa: BLE001 - meshio raises many kinds (even SystemExit)
@@ -817,7 +980,7 @@ def _read_meshio(path: Path, length_unit, fix_orientation, fmt) -> TetMesh:
     return _finish(
         path,
         length_unit,
-        fix_orientation,
+        options,
         points,
         ids,
         tet_conn,
@@ -830,7 +993,7 @@ def _read_meshio(path: Path, length_unit, fix_orientation, fmt) -> TetMesh:
 
 
 # ---------------------------------------------------------------------------- native npz
-def _read_npz(path: Path, length_unit, fix_orientation) -> TetMesh:
+def _read_npz(path: Path, length_unit, options) -> TetMesh:
     if length_unit is not None and parse_length_unit(length_unit) != 1.0:
         raise GeometryError(
             f"{path}: .npz meshes are stored in metres; pass length_unit='m' (or leave it out)"
@@ -865,7 +1028,7 @@ def _read_npz(path: Path, length_unit, fix_orientation) -> TetMesh:
         tets,
         groups=groups,
         tri_groups=tri_groups,
-        fix_orientation=fix_orientation,
+        fix_orientation=options.fix_orientation,
         source=str(path),
     )
 
@@ -935,6 +1098,7 @@ def load_mesh(
     *,
     format: str | None = None,  # noqa: A002
     fix_orientation: bool = False,
+    drop_unused_nodes: bool = False,
 ) -> TetMesh:
     """Read a tetrahedral mesh file.
 
@@ -950,11 +1114,15 @@ def load_mesh(
         from the extension.
     fix_orientation : bool
         Reorder negatively oriented tets instead of rejecting the file.
+    drop_unused_nodes : bool
+        Drop nodes that no tetrahedron uses instead of rejecting the file (such nodes are what a
+        file cut short inside its elements leaves behind, so they are an error by default).
 
     Raises
     ------
     MeshFormatError
-        Truncated or garbled files, unknown element types, undefined nodes.
+        Truncated or garbled files (an Abaqus ``*PART`` without ``*END PART``, a file ending inside
+        a line, nodes no tetrahedron uses), unknown element types, undefined nodes.
     GeometryError
         Zero-volume, inverted, duplicate or overlapping tets, non-conforming faces.
     """
@@ -965,7 +1133,7 @@ def load_mesh(
     if not path.exists() and fmt != "tetgen":
         raise MeshFormatError(f"{path}: no such file")
     try:
-        return _READERS[fmt](path, length_unit, fix_orientation)
+        return _READERS[fmt](path, length_unit, _Options(fix_orientation, drop_unused_nodes))
     except (GeometryError, MemoryError):
         raise
     except RecursionError:

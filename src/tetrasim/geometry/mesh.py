@@ -72,6 +72,9 @@ class TetMesh:
         Where the mesh came from (a file name), used in error messages.
     element_ids : array_like of int, optional
         The tets' ids in the source file, used in error messages.
+    input_unit : str or float, optional
+        The length unit the coordinates were given in before scaling to metres (``length_unit``
+        of a file); only used to suggest a better one when the mesh's size is implausible.
 
     Examples
     --------
@@ -91,8 +94,10 @@ class TetMesh:
         validate: bool = True,
         source: str | None = None,
         element_ids=None,
+        input_unit=None,
     ):
         self.source = str(source) if source is not None else "<arrays>"
+        self.input_unit = input_unit
         verts = np.ascontiguousarray(vertices, dtype=np.float64)
         cells = np.asarray(tets)
         if verts.ndim != 2 or verts.shape[1] != 3:
@@ -157,7 +162,13 @@ class TetMesh:
         scale = parse_length_unit(length_unit)
         verts = np.asarray(vertices, dtype=np.float64) * scale
         return cls(
-            verts, tets, groups=groups, tri_groups=tri_groups, fix_orientation=fix_orientation, source=source
+            verts,
+            tets,
+            groups=groups,
+            tri_groups=tri_groups,
+            fix_orientation=fix_orientation,
+            source=source,
+            input_unit=length_unit,
         )
 
     @classmethod
@@ -168,11 +179,18 @@ class TetMesh:
         *,
         format: str | None = None,  # noqa: A002 - public name
         fix_orientation: bool = False,
+        drop_unused_nodes: bool = False,
     ) -> TetMesh:
         """Read a mesh file; see :func:`tetrasim.geometry.io.load_mesh` for formats and errors."""
         from .io import load_mesh
 
-        return load_mesh(path, length_unit, format=format, fix_orientation=fix_orientation)
+        return load_mesh(
+            path,
+            length_unit,
+            format=format,
+            fix_orientation=fix_orientation,
+            drop_unused_nodes=drop_unused_nodes,
+        )
 
     def save(self, path, *, format: str | None = None, length_unit="m") -> Path:  # noqa: A002
         """Write the mesh to ``.npz`` (native, fast) or Gmsh 4.1 ``.msh`` (coordinates in ``length_unit``)."""

@@ -3,8 +3,8 @@
 The checks run when a mesh is built from user input (file or arrays) and raise
 :class:`~tetrasim.errors.GeometryError` naming the source, the element and what to do:
 indices out of range, non-finite coordinates, zero-volume or inverted tets, duplicate tets,
-faces shared by more than two tets and folded (overlapping) neighbours. Implausible edge
-lengths (a mesh in nm read as um) give a :class:`~tetrasim.errors.GeometryWarning`.
+faces shared by more than two tets and folded (overlapping) neighbours. An implausible size
+for a cell (a mesh in nm read as um) gives a :class:`~tetrasim.errors.LengthUnitWarning`.
 """
 
 from __future__ import annotations
@@ -13,16 +13,18 @@ import warnings
 
 import numpy as np
 
-from ..arguments import checked_keywords
-from ..errors import GeometryError, GeometryWarning
+from ..errors import GeometryError, LengthUnitWarning
 from .conventions import FACE_VERTICES, parse_length_unit
 
 __all__ = ["signed_volumes", "tet_quality", "summary"]
 
 #: Edges (pairs of local vertices) of a tetrahedron.
 TET_EDGES = np.array([[0, 1], [0, 2], [0, 3], [1, 2], [1, 3], [2, 3]], dtype=np.int64)
-MIN_EDGE = 1e-9  # m; shorter edges suggest a wrong length unit (DESIGN.md section 3)
-MAX_EDGE = 1e-4  # m
+MIN_EDGE = 1e-9  # m; shorter median edges suggest a wrong length unit (DESIGN.md section 3)
+MAX_MEDIAN_EDGE = 1e-5  # m; a median edge above 10 um does not resolve a cell
+MAX_EXTENT = 1e-3  # m; no cell-biology mesh spans more than a millimetre
+#: Units offered when a mesh's size looks wrong.
+UNIT_CHOICES = (("nm", 1e-9), ("um", 1e-6), ("mm", 1e-3), ("m", 1.0))
 
 
 def _name(mesh_or_ids, i: int, element_ids=None) -> str:
@@ -166,18 +168,72 @@ def check_folded(mesh) -> None:
         )
 
 
+def _length_text(x: float) -> str:
+    """A length in metres written in the unit that reads best (``64 nm``, ``6.6 mm``)."""
+    for name, unit in (("nm", 1e-9), ("µm", 1e-6), ("mm", 1e-3)):
+        if abs(x) < 1000 * unit:
+            return f"{x / unit:.3g} {name}"
+    return f"{x:.3g} m"
+
+
+def _is_plausible(median_edge: float, extent: float) -> bool:
+    return MIN_EDGE <= median_edge <= MAX_MEDIAN_EDGE and extent <= MAX_EXTENT
+
+
+def length_unit_advice(median_edge: float, extent: float, input_unit=None) -> str | None:
+    """Explain why a mesh's size is implausible for a cell and which length unit would fit.
+
+    Parameters
+    ----------
+    median_edge, extent : float
+        Median edge length and largest bounding-box side, in metres, as read.
+    input_unit : str or float, optional
+        The ``length_unit`` the coordinates were read with (``None``: metres).
+
+    Returns
+    -------
+    str or None
+        ``None`` when a median edge of 1 nm..10 µm and an extent up to 1 mm make the mesh
+        plausible; otherwise the explanation, naming the unit (nm, µm, mm, m) under which the
+        same file coordinates give a plausible mesh (closest to a 100 nm median edge).
+    """
+    if _is_plausible(median_edge, extent):
+        return None
+    given = parse_length_unit(input_unit) if input_unit is not None else 1.0
+    given_text = repr(input_unit) if input_unit is not None else "metres"
+    fits = []
+    for name, unit in UNIT_CHOICES:
+        factor = unit / given
+        if factor != 1.0 and _is_plausible(median_edge * factor, extent * factor):
+            fits.append((abs(np.log10(median_edge * factor / 1e-7)), name, factor))
+    text = (
+        f"the median edge is {_length_text(median_edge)} and the mesh extends over "
+        f"{_length_text(extent)}, implausible for a cell (expected a median edge of "
+        f"{_length_text(MIN_EDGE)}..{_length_text(MAX_MEDIAN_EDGE)} and at most "
+        f"{_length_text(MAX_EXTENT)} overall) with length_unit {given_text}"
+    )
+    if not fits:
+        return text + "; no common length unit makes it plausible: check the file's coordinates"
+    _, name, factor = min(fits)
+    return (
+        f"{text}. The coordinates fit length_unit={name!r}: the median edge would be "
+        f"{_length_text(median_edge * factor)} and the extent {_length_text(extent * factor)}"
+    )
+
+
 def warn_edge_lengths(mesh) -> None:
-    """Warn (GeometryWarning) when the median edge length suggests a wrong length unit."""
+    """Warn (:class:`~tetrasim.errors.LengthUnitWarning`) when the mesh's size suggests a wrong unit.
+
+    A median edge above 10 µm or an extent above 1 mm is not a cell (a mesh in nm read as µm);
+    the warning names the unit that fits.
+    """
     sample = mesh.tets[:: max(1, mesh.n_tets // 20000)]
     d = mesh.vertices[sample[:, 0]] - mesh.vertices[sample[:, 1]]
     med = float(np.median(np.sqrt((d**2).sum(axis=1))))
-    if med < MIN_EDGE or med > MAX_EDGE:
-        warnings.warn(
-            f"{mesh.source}: the median edge length is {med:.3g} m, outside the plausible range "
-            f"{MIN_EDGE:g}..{MAX_EDGE:g} m for cells; is length_unit right (a mesh in nm read as um)?",
-            GeometryWarning,
-            stacklevel=4,
-        )
+    extent = float((mesh.vertices.max(axis=0) - mesh.vertices.min(axis=0)).max())
+    advice = length_unit_advice(med, extent, getattr(mesh, "input_unit", None))
+    if advice is not None:
+        warnings.warn(f"{mesh.source}: {advice}", LengthUnitWarning, stacklevel=4)
 
 
 def tet_quality(mesh) -> np.ndarray:
