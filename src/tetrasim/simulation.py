@@ -10,13 +10,13 @@ return one value per replicate when there are several.
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .compile import compile_system
 from .errors import CapabilityError, SimulationError, did_you_mean
+from .progress import Progress, describe_run, progress_mode
 from .recording.probes import Conc, Count, concentration_factor, resolve_where
 from .recording.results import RecordedSeries, Results
 from .solvers.base import Runtime, canonical_solver_name, get_solver_class
@@ -91,7 +91,8 @@ class Simulation:
     seed
         Seed of all randomness; ``None`` draws one (stored in the results).
     progress
-        Show a progress bar: ``None`` (when attached to a terminal), ``True`` or ``False``.
+        ``None`` (a bar on a terminal, else milestone lines to the ``tetrasim.progress`` logger),
+        ``True``, ``False``, ``"bar"``, ``"lines"`` or ``"log"``; see :mod:`tetrasim.progress`.
     **options
         Solver options (e.g. ``rtol``/``atol`` for ODE solvers, ``dt`` for opsplit).
 
@@ -135,7 +136,9 @@ class Simulation:
         if not isinstance(seed, (int, np.integer)) or seed < 0:
             raise SimulationError(f"seed must be a non-negative integer, got {seed!r}")
         self.seed = int(seed)
+        progress_mode(progress)  # a bad setting fails here, not at the first run
         self.progress = progress
+        self.label = None  # a name for progress reports, e.g. "FRAP d0" (tetrasim.progress)
         self._template = np.zeros(c.n_pools, dtype=self.solver.state_dtype)
         self._states: np.ndarray | None = None
         self._run_states: list | None = None
@@ -405,8 +408,7 @@ class Simulation:
 
                 def report(t, r=r, t0=t0):
                     if bar is not None:
-                        bar.n = round(r * (t_end - self.time) + (t - t0), 12)
-                        bar.refresh()
+                        bar.update(r * (t_end - self.time) + (t - t0))
 
                 self.solver.advance(self._run_states[r], counts, t0, t_end, union_times, record_pools, record_columns,
                                     raw[r], report if bar is not None else None)
@@ -433,15 +435,12 @@ class Simulation:
         return data if recorder.probe.per_element else data[:, :, 0]
 
     def _progress_bar(self, progress, n_runs: int, t_end: float):
-        show = self.progress if progress is None else progress
-        if show is None:
-            show = sys.stderr.isatty()
-        if not show or t_end <= self.time:
+        """A :class:`tetrasim.progress.Progress` for this run, or None (see that module for the modes)."""
+        mode = progress_mode(self.progress if progress is None else progress)
+        if mode == "off" or t_end <= self.time:
             return None
-        from tqdm.auto import tqdm
-
-        return tqdm(total=n_runs * (t_end - self.time), unit="s(sim)", desc=f"{self.solver_name} x{n_runs}",
-                    bar_format="{l_bar}{bar}| {n:.3g}/{total:.3g} simulated s [{elapsed}<{remaining}]")
+        what = describe_run(self.geometry, self.solver_name, n_runs, self.label)
+        return Progress(mode, n_runs * (t_end - self.time), f"{what}, t {self.time:g} -> {t_end:g} s")
 
     @property
     def results(self) -> Results:
