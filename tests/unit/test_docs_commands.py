@@ -233,3 +233,16 @@ def test_docs_commands_run(unit, tmp_path):
 def test_docs_commands_run_in_full(unit, tmp_path):
     """The blocks that the default suite runs reduced, as printed (``make validate``)."""
     _run_unit(tmp_path, *unit, tier="full")
+
+
+def test_docs_are_self_contained():
+    """No page cites a file outside the repository; every relative link points to a file that exists."""
+    outside = re.compile(r"\b(DESIGN|VALIDATION)\.md\b|DESIGN §")
+    for path in DOCS:
+        text = path.read_text(encoding="utf-8")
+        for number, line in enumerate(text.splitlines(), 1):
+            assert not outside.search(line), f"{path.relative_to(REPO)}:{number} cites a file outside: {line}"
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text):
+            if "://" in target:
+                continue
+            assert (path.parent / target).exists(), f"{path.relative_to(REPO)}: link to missing {target}"

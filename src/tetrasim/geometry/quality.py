@@ -19,7 +19,7 @@ __all__ = ["signed_volumes", "tet_quality", "summary", "mesh_info"]
 
 #: Edges (pairs of local vertices) of a tetrahedron.
 TET_EDGES = np.array([[0, 1], [0, 2], [0, 3], [1, 2], [1, 3], [2, 3]], dtype=np.int64)
-MIN_EDGE = 1e-9  # m; shorter edges suggest a wrong length unit (DESIGN.md section 3)
+MIN_EDGE = 1e-9  # m; shorter edges suggest a wrong length unit (docs/concepts/propensities_and_units.md)
 MAX_EDGE = 1e-4  # m
 
 
