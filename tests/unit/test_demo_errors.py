@@ -24,8 +24,9 @@ def test_well_mixed_solver_on_the_mesh_demo_names_cause_and_fix(tmp_path, capsys
 
 
 def test_mesh_solver_on_the_well_mixed_demo_is_refused_too(tmp_path):
-    with pytest.raises(CapabilityError, match=r"one well-mixed compartment.*'ssa' is a mesh solver.*"
-                                              r"--solver wm-ssa or wm-ode.*--model astrocyte-frap --solver ssa"):
+    expected = (r"one well-mixed compartment.*'ssa' is a mesh solver.*--solver wm-ssa or wm-ode.*"
+                r"--model astrocyte-frap --solver ssa")
+    with pytest.raises(CapabilityError, match=expected):
         run_demo(out_dir=tmp_path, model="calcium-buffering", solver="wm-ode,ssa", echo=None)
 
 
