@@ -7,8 +7,13 @@ d0/2 and d0/3, and on the three published meshes when the reference data are pre
 saves the recovery curves (mean ± SD over runs) as frap_recovery.png.
 
     python examples/astrocyte_frap.py --solver ode                 # seconds per geometry
-    python examples/astrocyte_frap.py --solver ssa --runs 3        # ~10-20 min per run and geometry
+    python examples/astrocyte_frap.py --solver ssa --runs 3        # hours: prints its estimate first
+    python examples/astrocyte_frap.py --solver ssa --estimate-only # only the estimate
     python examples/astrocyte_frap.py --solver ssa --conc 1e-6     # 25x cheaper, noisier
+
+Before a stochastic study it prints the expected wall time per geometry, measured by a short
+calibration run on each mesh. Long runs report their progress: a bar on a terminal, one line
+per 10 % on stderr otherwise (a batch job's log).
 
 The code lives in tetrasim.examples_frap (``tetrasim demo`` uses it too).
 """
@@ -17,7 +22,8 @@ from __future__ import annotations
 
 import argparse
 
-from tetrasim.examples_frap import GENERATED, run_frap
+from tetrasim.examples_frap import GENERATED, PUBLISHED, estimate_frap_cost, published_data_dir, run_frap
+from tetrasim.progress import format_duration
 
 
 def main(argv=None) -> dict:
@@ -31,14 +37,39 @@ def main(argv=None) -> dict:
     parser.add_argument("--geometries", nargs="+", default=list(GENERATED), help="generated: d0 d0/2 d0/3")
     parser.add_argument("--no-published", action="store_true", help="skip the published meshes")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--estimate-only", action="store_true",
+                        help="print the expected wall time (from a short calibration) and stop")
     args = parser.parse_args(argv)
+    print_estimate(args)
+    if args.estimate_only:
+        return {}
     out = run_frap(geometries=args.geometries, runs=args.runs, solver=args.solver, t_end=args.t_end,
                    out_dir=args.out, mesh_size=args.mesh_size, use_published=not args.no_published,
-                   seed=args.seed, conc=args.conc, progress=None)
+                   seed=args.seed, conc=args.conc, progress=True)
     grows = out["tau_grows_as_shaft_narrows"]
     if grows is not None:
         print(f"tau grows as the shaft narrows (d0 -> d0/2 -> d0/3): {'yes' if grows else 'NO'}")
     return out
+
+
+def print_estimate(args):
+    """Print the expected wall time of the study; returns it in seconds (None for ode)."""
+    names = list(args.geometries)
+    if not args.no_published and published_data_dir() is not None:
+        names += list(PUBLISHED)
+    if args.solver.lower() in ("ode", "tetode"):
+        print("ode: no estimate (its cost is not linear in the simulated time): seconds to minutes per "
+              "geometry, most for the finest mesh", flush=True)
+        return None
+    print(f"estimating the cost of {args.solver} x {args.runs} run(s) x {len(names)} geometries, "
+          f"{args.t_end:g} s simulated each (short calibration runs)...", flush=True)
+    estimate = estimate_frap_cost(names, solver=args.solver, runs=args.runs, t_end=args.t_end, conc=args.conc,
+                                  mesh_size=args.mesh_size, seed=args.seed)
+    for name, seconds in estimate.items():
+        print(f"  {name:>16}: about {format_duration(seconds)}", flush=True)
+    total = sum(estimate.values())
+    print(f"expected wall time: about {format_duration(total)} in all (plus mesh generation)", flush=True)
+    return total
 
 
 if __name__ == "__main__":

@@ -145,9 +145,9 @@ def render(rows: list[dict], returncode: int | None, wall: float | None, command
         f"**{counts['pass']} passed, {counts['fail']} failed, {counts['error']} errors, "
         f"{counts['skipped']} skipped, {counts['xfail']} known failures (xfail)** ({len(rows)} rows).",
         "",
-        "How to read it: each row is one case of the project's VALIDATION.md for one solver. "
+        "How to read it: each row is one case of docs/validation_cases.md for one solver. "
         "*worst* is the largest deviation from the reference in units of its tolerance, so a row passes "
-        "when worst ≤ 1. Tolerances are derived, never tuned (DESIGN.md §7): stochastic solvers use "
+        "when worst ≤ 1. Tolerances are derived, never tuned (validation_cases.md, "How tolerances are set"): stochastic solvers use "
         "z-tests (standard errors from the run-to-run spread) or chi-square tests with a false-alarm "
         "budget α = 1e-4 per case, Bonferroni over its sample times; deterministic solvers use a bound "
         "from the integrator's rtol/atol. The *tolerance* column states each rule; the notes give the "

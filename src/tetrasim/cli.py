@@ -9,6 +9,8 @@
 
 Errors tetrasim raises on purpose (:class:`tetrasim.errors.TetrasimError`) print as one line,
 ``tetrasim: error: ...``, and exit with status 2; ``--traceback`` shows the full traceback.
+Runs longer than a few seconds show a progress bar on a terminal and one line per milestone
+(``tetrasim: ...: 40% ...``) on stderr otherwise (see :mod:`tetrasim.progress`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import textwrap
 import traceback
 
 from .errors import TetrasimError
@@ -115,6 +118,24 @@ def _cmd_mesh_info(args) -> int:
 
 
 # ---------------------------------------------------------------------- parser
+def _demo_description(demos: dict, default: str) -> str:
+    """``demo --help``: what each model is, on which geometry, with which solvers by default."""
+    from .demo import demo_geometry_kind
+
+    lines = ["Run a built-in demonstration model and write its results (HDF5, one file per solver) and a",
+             "figure (PNG) into the current folder or --out.", "", "models:"]
+    for demo in demos.values():
+        kind = "well-mixed" if demo_geometry_kind(demo) == "well-mixed" else "tetrahedral meshes"
+        runs = f", {demo.default_runs} runs" if demo.default_runs > 1 else ""
+        head = f"  {demo.name}{' (the default)' if demo.name == default else ''}"
+        lines.append(f"{head}: {kind}; solvers {', '.join(demo.solvers)}{runs}")
+        indent = " " * 6
+        lines += textwrap.wrap(demo.description, width=92, initial_indent=indent, subsequent_indent=indent)
+    lines += ["", "examples:", f"  tetrasim demo                         # {default}",
+              "  tetrasim demo --model calcium-buffering --runs 50 --solver wm-ssa"]
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .demo import DEFAULT_DEMO, DEMOS
 
@@ -129,16 +150,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser(
         "demo", help="run a built-in demonstration model; write results (HDF5) and a figure (PNG)",
-        description="Run a built-in demonstration model and write its results (HDF5, one file per solver) "
-                    "and a figure (PNG) into the current folder or --out.",
-        epilog="models: " + "; ".join(f"{d.name}: {d.description}" for d in DEMOS.values()))
+        description=_demo_description(DEMOS, DEFAULT_DEMO),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     demo.add_argument("--model", choices=sorted(DEMOS), default=DEFAULT_DEMO,
-                      help=f"which demonstration (default: {DEFAULT_DEMO})")
+                      help=f"which demonstration (default: {DEFAULT_DEMO}; see above)")
     demo.add_argument("--runs", type=_positive_int, default=None,
-                      help="replicates of each stochastic solver (default: the model's own, e.g. 20)")
+                      help="replicates of each stochastic solver (default: the model's own; "
+                           "deterministic solvers run once)")
     demo.add_argument("--solver", default=None,
-                      help="solver name, or several separated by commas (default: the model's own, "
-                           "e.g. 'wm-ssa,wm-ode')")
+                      help="solver name, or several separated by commas (default: the model's own); "
+                           "the mesh demo takes ssa, opsplit or ode, the well-mixed one wm-ssa or wm-ode")
     demo.add_argument("--out", default=".", metavar="DIR", help="output folder (default: the current folder)")
     demo.add_argument("--seed", type=_non_negative_int, default=2024, help="random seed (default: 2024)")
     demo.add_argument("--no-plot", action="store_true", help="skip the PNG figure")
@@ -164,6 +185,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _progress_lines_to_stderr():
+    """Print the milestone lines of runs (logger ``tetrasim.progress``) on stderr; returns an undo.
+
+    A simulation left at ``progress=None`` shows a bar on a terminal and otherwise logs one line
+    per milestone, which a library keeps silent; the command is an application, so off a
+    terminal (a batch job, ``| tee log``) it prints those lines instead of minutes of silence.
+    """
+    import logging
+
+    from .progress import logger
+
+    if sys.stderr.isatty() or logger.handlers:
+        return lambda: None
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("tetrasim: %(message)s"))
+    saved = (logger.level, logger.propagate)
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False  # a script's own logging.basicConfig must not print each line twice
+
+    def undo():
+        logger.removeHandler(handler)
+        logger.level, logger.propagate = saved
+
+    return undo
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``tetrasim`` command; returns the exit status."""
     parser = build_parser()
@@ -171,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "handler", None) is None:
         parser.print_help()
         return EXIT_ERROR
+    undo_progress = _progress_lines_to_stderr()
     try:
         return int(args.handler(args) or 0)
     except TetrasimError as error:
@@ -183,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("tetrasim: interrupted", file=sys.stderr)
         return 130
+    finally:
+        undo_progress()
 
 
 if __name__ == "__main__":  # pragma: no cover

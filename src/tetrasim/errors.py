@@ -1,4 +1,4 @@
-"""The tetrasim error hierarchy (DESIGN.md §6).
+"""The tetrasim error hierarchy (docs/user_guide.md §8).
 
 Every message names the object, the offending value, what was expected and what to do.
 Users catch :class:`TetrasimError` to catch everything raised deliberately by tetrasim.

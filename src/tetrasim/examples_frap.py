@@ -180,6 +180,7 @@ def simulate_frap(geometry: FrapGeometry, solver: str = "ssa", runs: int = 1, t_
 
     model, geom = frap_model(geometry)
     sim = ts.Simulation(model, geom, solver=solver, seed=seed, progress=progress, **options)
+    sim.label = f"FRAP {geometry.name}"  # names the progress reports
     stochastic = getattr(sim.solver, "stochastic", True)
     if stochastic:
         # Each run starts from molecules placed independently and uniformly (multinomial in
@@ -303,3 +304,54 @@ def run_frap(geometries=("d0", "d0/2", "d0/3"), runs: int = 5, solver: str = "ss
     generated = [tau[n] for n in ("d0", "d0/2", "d0/3") if n in tau]
     monotone = bool(np.all(np.diff(generated) > 0)) if len(generated) > 1 else None
     return dict(results=results, tau=tau, figure=figure, tau_grows_as_shaft_narrows=monotone)
+
+
+# ---------------------------------------------------------------------- expected cost
+def calibrate_wall_rate(geometry: FrapGeometry, solver: str = "ssa", conc: float = ZSGREEN_CONC,
+                        target_wall: float = 1.0, seed: int = 1, **options) -> float:
+    """Wall seconds per simulated second and replicate of the FRAP model on ``geometry``.
+
+    A short run from the protocol's initial state: after a warm-up (kernel compilation, solver
+    set-up), the simulated time doubles from 1 ms until a segment takes ``target_wall`` seconds
+    of wall time (or 50 ms are simulated); the rate of the last segment is returned. The exact
+    SSA's event rate is constant at equilibrium, so the estimate scales linearly.
+    """
+    import tetrasim as ts
+
+    model, geom = frap_model(geometry)
+    sim = ts.Simulation(model, geom, solver=solver, seed=seed, progress=False, **options)
+    sim.set_conc("cytosol", "ZsGreen", conc)
+    warm_up = 1e-5
+    sim.run(warm_up)
+    span, t = 1e-3, warm_up
+    while True:
+        start = time.perf_counter()
+        sim.run(t + span)
+        wall = time.perf_counter() - start
+        t += span
+        if wall >= target_wall or span >= 0.05:
+            return wall / span
+        span *= 2
+
+
+def estimate_frap_cost(geometries, solver: str = "ssa", runs: int = 1, t_end: float = 2.5,
+                       conc: float = ZSGREEN_CONC, mesh_size: float | None = None, seed: int = 1,
+                       target_wall: float = 1.0, **options) -> dict:
+    """Expected wall time (s) of :func:`run_frap` per geometry name, from a short calibration each.
+
+    Only for the stochastic solvers (``ssa``, ``opsplit``), whose cost grows linearly with the
+    simulated time and the replicates. An ``ode`` run's cost is not linear in time (its steps
+    grow as the recovery settles, and the set-up dominates short runs), so ``None`` is
+    returned for it.
+    """
+    from .solvers.base import canonical_solver_name
+
+    if canonical_solver_name(solver) in ("ode", "wm-ode"):
+        return {name: None for name in geometries}
+    estimate = {}
+    for name in geometries:
+        geometry = frap_geometry(name, mesh_size=mesh_size, seed=seed)
+        per_second = calibrate_wall_rate(geometry, solver=solver, conc=conc, target_wall=target_wall,
+                                         seed=seed, **options)
+        estimate[name] = per_second * t_end * runs
+    return estimate

@@ -10,7 +10,6 @@ return one value per replicate when there are several.
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,6 +28,7 @@ from .recording.probes import (
     molecules_per_unit,
     resolve_where,
 )
+from .progress import Progress, describe_run, progress_mode
 from .recording.results import RecordedSeries, Results
 from .solvers.base import Runtime
 from .solvers.registry import canonical_solver_name, get_solver_class
@@ -120,7 +120,8 @@ class Simulation:
     seed
         Seed of all randomness; ``None`` draws one (stored in the results).
     progress
-        Show a progress bar: ``None`` (when attached to a terminal), ``True`` or ``False``.
+        ``None`` (a bar on a terminal, else milestone lines to the ``tetrasim.progress`` logger),
+        ``True``, ``False``, ``"bar"``, ``"lines"`` or ``"log"``; see :mod:`tetrasim.progress`.
     backend
         ``"serial"`` (one process) or ``"mpi"`` (the mesh split over MPI ranks, ``opsplit`` only;
         see docs/concepts/parallel.md). ``None``: ``"mpi"`` under ``mpiexec`` with more than one rank.
@@ -181,8 +182,9 @@ class Simulation:
         if seed is None:
             seed = int(np.random.SeedSequence().entropy % (2**63))
         self.seed = seed_value(seed, SimulationError)
-        self.progress = None if progress is None else flag(progress, "Simulation(progress=...)",
-                                                           SimulationError)
+        progress_mode(progress)  # a bad setting fails here, not at the first run
+        self.progress = progress
+        self.label = None  # a name for progress reports, e.g. "FRAP d0" (tetrasim.progress)
         self._template = np.zeros(c.n_pools, dtype=self.solver.state_dtype)
         self._states: np.ndarray | None = None
         self._run_states: list | None = None
@@ -503,8 +505,7 @@ class Simulation:
 
                 def report(t, r=r, t0=t0):
                     if bar is not None:
-                        bar.n = round(r * (t_end - self.time) + (t - t0), 12)
-                        bar.refresh()
+                        bar.update(r * (t_end - self.time) + (t - t0))
 
                 self.solver.advance(self._run_states[r], counts, t0, t_end, union_times, record_pools, record_columns,
                                     raw[r], report if bar is not None else None)
@@ -538,15 +539,12 @@ class Simulation:
         return data if recorder.probe.per_element else data[:, :, 0]
 
     def _progress_bar(self, progress, n_runs: int, t_end: float):
-        show = self.progress if progress is None else progress
-        if show is None:
-            show = sys.stderr.isatty()
-        if not show or t_end <= self.time:
+        """A :class:`tetrasim.progress.Progress` for this run, or None (see that module for the modes)."""
+        mode = progress_mode(self.progress if progress is None else progress)
+        if mode == "off" or t_end <= self.time:
             return None
-        from tqdm.auto import tqdm
-
-        return tqdm(total=n_runs * (t_end - self.time), unit="s(sim)", desc=f"{self.solver_name} x{n_runs}",
-                    bar_format="{l_bar}{bar}| {n:.3g}/{total:.3g} simulated s [{elapsed}<{remaining}]")
+        what = describe_run(self.geometry, self.solver_name, n_runs, self.label)
+        return Progress(mode, n_runs * (t_end - self.time), f"{what}, t {self.time:g} -> {t_end:g} s")
 
     @property
     def results(self) -> Results:

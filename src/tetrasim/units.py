@@ -1,7 +1,8 @@
 """Physical constants, the ``Q("220 um^2/s")`` quantity parser and conversion to SI.
 
 Inside tetrasim everything is an SI float (mol/L for concentrations, as in STEPS). Any
-parameter may be given as a bare number in the STEPS conventions (DESIGN.md §3), as a
+parameter may be given as a bare number in the STEPS conventions
+(docs/concepts/propensities_and_units.md), as a
 :class:`Quantity` made by :func:`Q`, or as a pint Quantity (duck-typed, pint is not imported).
 """
 

@@ -367,7 +367,7 @@ def surface_ab(solver):
     worst_ma, _, _ = _ssa_curve(times, b, mass_action)
     notes = (
         f"with 100 and 50 molecules the exact mean (master equation, compared) lies up to {gap:.2%} below "
-        f"the mass-action formula of VALIDATION.md; against that formula this run scores "
+        f"the mass-action formula of the validation cases; against that formula this run scores "
         f"{worst_ma:.2f} of the tolerance"
     )
     outcome = _curve_outcome(
@@ -391,7 +391,7 @@ def zero_order(solver):
     times, (a,) = _record(sim, where, ["A"], 0.1, 1.0, runs)
     lam = k * _volume_factor(volume) * times
     notes = (
-        f"k 1e3 V N_A = {lam[-1]:,.0f} molecules/s: VALIDATION.md's '~602 molecules' is off by 1e3 "
+        f"k 1e3 V N_A = {lam[-1]:,.0f} molecules/s: the '~602 molecules' sometimes quoted for this case is off by 1e3 "
         "(the parameters as written are used)"
     )
     variance = lam if solver == "wm-ssa" else None

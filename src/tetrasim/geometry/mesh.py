@@ -11,7 +11,7 @@ Conventions
 * ``mesh.tris`` lists every unique face of the mesh (boundary and interior). Triangle ``f`` is
   oriented with its normal pointing *out of* ``face_tets[f, 0]``; ``face_tets[f, 1]`` is the
   tet on the other side or ``-1``. Boundary triangles therefore have outward normals.
-* Diffusion couplings follow DESIGN.md section 4: ``g = A_f / (V_i * delta_ij)`` (1/m^2).
+* Diffusion couplings follow docs/concepts/spatial_ssa.md: ``g = A_f / (V_i * delta_ij)`` (1/m^2).
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ class WellMixedPatch:
 
 
 def _positive(value, dims: str, what: str) -> float:
-    number = to_si(value, dims, what)  # wrong dimensions: UnitError naming the parameter (DESIGN §3)
+    number = to_si(value, dims, what)  # wrong dimensions: UnitError naming the parameter
     if not (math.isfinite(number) and number > 0):
         raise GeometryError(f"{what} = {value!r} must be a positive finite number")
     return number

@@ -4,7 +4,7 @@ Philox (Salmon, Moraes, Dror and Shaw 2011, "Parallel random numbers: as easy as
 SC'11) maps a (counter, key) pair to a pseudo-random block through ten rounds of a
 multiply-high/xor bijection.  Because a draw is a pure function of its counter and key, any
 element on any rank or device can draw its own numbers without a shared state, and serial,
-MPI and GPU runs see the same numbers (DESIGN.md section 5).
+MPI and GPU runs see the same numbers (docs/rng.md).
 
 Two variants are implemented with the same structure:
 

@@ -1,7 +1,8 @@
 """The model language: species, volume and surface systems, reactions and diffusion rules.
 
 A model describes chemistry only; where it happens is the geometry's job. Rate constants are
-stored in SI / STEPS conventions (DESIGN.md §3) as plain floats, converted once here.
+stored in SI / STEPS conventions as plain floats, converted once here
+(docs/concepts/propensities_and_units.md).
 """
 
 from __future__ import annotations
