@@ -11,6 +11,7 @@ from . import errors
 from .compile import CompiledSystem, compile_system
 from .errors import (
     CapabilityError,
+    CheckpointError,
     CompileError,
     GeometryError,
     MeshFormatError,
@@ -25,6 +26,7 @@ from .geometry.regions import MeshGeometry
 from .geometry.wellmixed import WellMixed
 from .model import Model
 from .recording import ROI, Conc, Count, Results, Tet, Tri, load_results
+from .recording.extent import Extent
 from .simulation import Simulation
 from .units import Q
 
@@ -33,4 +35,5 @@ __all__ = [
     "Count", "Conc", "Tet", "Tri", "ROI", "Results", "load_results", "Q",
     "TetrasimError", "ModelError", "UnitError", "GeometryError", "MeshFormatError", "CompileError",
     "CapabilityError", "SimulationError",
+    "Extent", "CheckpointError",
 ]

@@ -16,6 +16,7 @@ __all__ = [
     "GeometryError",
     "MeshFormatError",
     "CompileError",
+    "CheckpointError",
     "CapabilityError",
     "SimulationError",
     "InternalError",
@@ -56,6 +57,10 @@ class CapabilityError(TetrasimError, NotImplementedError):
 
 class SimulationError(TetrasimError, RuntimeError):
     """A run cannot proceed (bad time, bad state access, ...)."""
+
+
+class CheckpointError(SimulationError):
+    """A checkpoint cannot be restored: unreadable file, or another model, geometry or solver."""
 
 
 class InternalError(TetrasimError, RuntimeError):

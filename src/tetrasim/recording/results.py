@@ -52,6 +52,7 @@ class Results:
     version: str
     runs: int
     meta: dict = field(default_factory=dict)
+    layout: object = None  # recording.xdmf.MeshLayout of a mesh simulation (for to_xdmf), else None
 
     def _get(self, key) -> RecordedSeries:
         name = getattr(key, "name", key)
@@ -111,8 +112,21 @@ class Results:
                 "model_hash": self.model_hash, "tetrasim_version": self.version, "runs": int(self.runs),
                 "schema_version": SCHEMA_VERSION}
 
-    def save(self, path) -> str:
-        """Write to HDF5 atomically (temporary file + rename). Returns the path."""
+    def to_xdmf(self, path) -> str:
+        """Per-element recordings as a ParaView time series: ``path`` (XDMF) + ``path + '.h5'``.
+
+        See :mod:`tetrasim.recording.xdmf`. Returns the XDMF path.
+        """
+        from .xdmf import write_xdmf
+
+        return write_xdmf(self, path)
+
+    def save(self, path, xdmf: bool = False) -> str:
+        """Write to HDF5 atomically (temporary file + rename). Returns the path.
+
+        ``xdmf=True`` also writes the per-element recordings for ParaView beside it
+        (``<stem>.xdmf`` and ``<stem>.xdmf.h5``, see :meth:`to_xdmf`).
+        """
         import h5py
 
         path = os.fspath(path)
@@ -136,6 +150,10 @@ class Results:
                         g.create_dataset("elements", data=s.elements)
                     for attr in ("quantity", "species", "where", "unit"):
                         g.attrs[attr] = getattr(s, attr)
+                if self.layout is not None:
+                    from .xdmf import write_layout
+
+                    write_layout(f.create_group("mesh"), self.layout)
             umask = os.umask(0)
             os.umask(umask)
             os.chmod(tmp, 0o666 & ~umask)  # mkstemp's private mode must not survive the rename
@@ -144,6 +162,8 @@ class Results:
             if os.path.exists(tmp):
                 os.remove(tmp)
             raise
+        if xdmf:
+            self.to_xdmf(os.path.splitext(path)[0] + ".xdmf")
         return path
 
 
@@ -168,7 +188,12 @@ def load_results(path) -> Results:
                     data=g["data"][()], elements=g["elements"][()] if "elements" in g else None)
             seed = int(f.attrs["seed"])
             meta = {k[5:]: f.attrs[k] for k in f.attrs if k.startswith("meta_")}
+            layout = None
+            if "mesh" in f:
+                from .xdmf import read_layout
+
+                layout = read_layout(f["mesh"])
             return Results(series, None if seed < 0 else seed, str(f.attrs["solver"]), str(f.attrs["model_hash"]),
-                           str(f.attrs["tetrasim_version"]), int(f.attrs["runs"]), meta)
+                           str(f.attrs["tetrasim_version"]), int(f.attrs["runs"]), meta, layout)
     except OSError as error:
         raise SimulationError(f"{path}: not a readable tetrasim HDF5 results file ({error})") from None
