@@ -46,7 +46,8 @@ def geometry_hash(compiled) -> str:
     disc = compiled.discretization
     digest = hashlib.sha256()
     for array in (disc.measure, disc.volume_neighbors, disc.volume_couplings, disc.surface_neighbors,
-                  disc.surface_couplings, disc.surface_inner, disc.surface_outer, compiled.df_geom, compiled.df_dest):
+                  disc.surface_couplings, disc.surface_inner, disc.surface_outer, compiled.df_geom,
+                  compiled.df_dest):
         if array is not None:
             array = np.ascontiguousarray(array)
             digest.update(str(array.dtype).encode() + str(array.shape).encode() + array.tobytes())
@@ -140,7 +141,8 @@ def _options_json(options: dict) -> tuple[str, dict]:
     try:
         return json.dumps(plain), arrays
     except TypeError:
-        raise SimulationError(f"cannot checkpoint solver options {plain!r}: give plain numbers or strings") from None
+        raise SimulationError(f"cannot checkpoint solver options {plain!r}: give plain numbers or "
+                              "strings") from None
 
 
 # ---------------------------------------------------------------------- writing
@@ -167,7 +169,8 @@ def write_checkpoint(sim, path) -> str:
             f.create_dataset(f"options/{key}", data=value)
         f.create_dataset("template", data=sim._template)
         if sim._states is not None:
-            f.create_dataset("states", data=sim._states, compression="gzip" if sim._states.size > 65536 else None)
+            compression = "gzip" if sim._states.size > 65536 else None
+            f.create_dataset("states", data=sim._states, compression=compression)
         rt = sim.runtime
         for name, value in (("rx_rate", rt.rx_rate), ("df_rate", rt.df_rate), ("df_total", rt.df_total),
                             ("clamped", rt.clamped), ("rule_k", sim._rule_k),
@@ -225,7 +228,8 @@ def _restore_from(cls, f, path, model, geometry, progress):
     from .recording.extent import track_extents
 
     if f.attrs.get("kind") != _KIND:
-        raise CheckpointError(f"{path} is not a tetrasim checkpoint (results files are read with ts.load_results)")
+        raise CheckpointError(f"{path} is not a tetrasim checkpoint (results files are read with "
+                              "ts.load_results)")
     schema = int(f.attrs["schema_version"])
     if schema != CHECKPOINT_SCHEMA:
         raise CheckpointError(f"{path}: checkpoint schema {schema}, this tetrasim reads {CHECKPOINT_SCHEMA}")
@@ -235,7 +239,8 @@ def _restore_from(cls, f, path, model, geometry, progress):
     sim = cls(model, geometry, solver=str(f.attrs["solver"]), seed=int(f.attrs["seed"]), progress=progress,
               **options)
     if sim.compiled.model_hash != str(f.attrs["model_hash"]):
-        raise CheckpointError(f"{path} was written for another model (hash {str(f.attrs['model_hash'])[:12]}…, "
+        saved_hash = str(f.attrs["model_hash"])[:12]
+        raise CheckpointError(f"{path} was written for another model (hash {saved_hash}…, "
                               f"this one is {sim.compiled.model_hash[:12]}…): restore with the model it was "
                               "saved with")
     if geometry_hash(sim.compiled) != str(f.attrs["geometry_hash"]):
@@ -244,7 +249,8 @@ def _restore_from(cls, f, path, model, geometry, progress):
     if int(f.attrs["extent_offset"]) >= 0:
         track_extents(sim)
     for name, recorder_group in f["recorders"].items():
-        recorder = sim.record(_probe_from(recorder_group), every=float(recorder_group.attrs["every"]), name=name)
+        every = float(recorder_group.attrs["every"])
+        recorder = sim.record(_probe_from(recorder_group), every=every, name=name)
         if recorder.name != name:
             raise CheckpointError(f"{path}: recorder {name!r} could not be recreated under its name")
         recorder.next_index = int(recorder_group.attrs["next_index"])
@@ -253,8 +259,8 @@ def _restore_from(cls, f, path, model, geometry, progress):
             recorder.time_chunks.append(recorder_group["times"][()])
     template = f["template"][()]
     if template.shape != sim._template.shape:
-        raise CheckpointError(f"{path}: the saved state has {template.shape[0]} values, this model and geometry "
-                              f"have {sim._template.shape[0]}")
+        raise CheckpointError(f"{path}: the saved state has {template.shape[0]} values, this model and "
+                              f"geometry have {sim._template.shape[0]}")
     sim._template[:] = template
     runtime = f["runtime"]
     rt = sim.runtime
@@ -277,7 +283,8 @@ def _restore_from(cls, f, path, model, geometry, progress):
         n_runs = sim._states.shape[0]
         if "runs" in f:
             sim._run_states = [sim.solver.run_state_from_arrays({key: value[()] for key, value in
-                                                                 f["runs"][str(r)].items()}) for r in range(n_runs)]
+                                                                 f["runs"][str(r)].items()})
+                               for r in range(n_runs)]
         else:
             sim._run_states = sim.solver.new_runs(sim.seed, n_runs)
     sim.time = float(f.attrs["time"])

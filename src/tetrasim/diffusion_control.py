@@ -38,7 +38,8 @@ class DiffusionControl:
         self._crossing = np.flatnonzero(self.df_boundary >= 0)
         self._crossing_boundary = self.df_boundary[self._crossing].astype(np.int64)
         self._crossing_species = np.asarray(c.df_dest, dtype=np.int64)[self._crossing] % max(n_species, 1)
-        self._target_rule = np.repeat(c.df_rule, np.diff(c.df_ptr)) if len(c.df_ptr) > 1 else np.zeros(0, np.int64)
+        self._target_rule = (np.repeat(c.df_rule, np.diff(c.df_ptr)) if len(c.df_ptr) > 1
+                             else np.zeros(0, np.int64))
 
     def rates(self, rule_coefficient: np.ndarray) -> np.ndarray:
         """Per-target diffusion rate (1/s) for the rule coefficients and the boundary state."""
@@ -53,7 +54,8 @@ class DiffusionControl:
     # ------------------------------------------------------------------ lookups
     def boundary(self, name) -> int:
         if name not in self.names:
-            raise SimulationError(f"no diffusion boundary named {name!r}{did_you_mean(str(name), self.names)}; "
+            hint = did_you_mean(str(name), self.names)
+            raise SimulationError(f"no diffusion boundary named {name!r}{hint}; "
                                   "create one with geom.diffusion_boundary(name, between=(a, b)) or "
                                   "geom.surface_diffusion_boundary(name, between=(patch_a, patch_b))")
         return self.names.index(name)
@@ -63,14 +65,14 @@ class DiffusionControl:
         crossing = self._crossing_species[self._crossing_boundary == boundary]
         if not np.any(crossing == index):
             raise SimulationError(f"species {str(species)!r} cannot cross diffusion boundary "
-                                  f"{self.names[boundary]!r}: it must diffuse on one side and be present on the "
-                                  f"other ({self.between[boundary][0]!r}, {self.between[boundary][1]!r})")
+                                  f"{self.names[boundary]!r}: it must diffuse on one side and be present "
+                                  f"on the other {self.between[boundary]!r}")
         return index
 
     def set_active(self, name, species, active: bool) -> None:
         if not isinstance(active, (bool, np.bool_)):
-            raise SimulationError(f"set_diffusion_boundary_active({name!r}, {str(species)!r}, ...) takes True or "
-                                  f"False, got {active!r}")
+            raise SimulationError(f"set_diffusion_boundary_active({name!r}, {str(species)!r}, ...) takes "
+                                  f"True or False, got {active!r}")
         b = self.boundary(name)
         self.active[b, self.species(b, species)] = bool(active)
 
@@ -84,10 +86,11 @@ class DiffusionControl:
         if coefficient is None:
             self.coefficient[b, s] = np.nan
             return
-        value = float(to_si(coefficient, "diffusion coefficient", f"diffusion coefficient of {species} across {name}"))
+        what = f"diffusion coefficient of {species} across {name}"
+        value = float(to_si(coefficient, "diffusion coefficient", what))
         if not math.isfinite(value) or value < 0:
-            raise SimulationError(f"diffusion coefficient of {str(species)!r} across {name!r} must be finite and "
-                                  f">= 0, got {coefficient!r}")
+            raise SimulationError(f"diffusion coefficient of {str(species)!r} across {name!r} must be finite "
+                                  f"and >= 0, got {coefficient!r}")
         self.coefficient[b, s] = value
 
     def get_coefficient(self, name, species, rule_coefficient: np.ndarray) -> float:

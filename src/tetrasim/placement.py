@@ -25,7 +25,8 @@ _PLACEMENT_KEY = 0x5E7C0  # separates placement streams from every other use of 
 
 def placement_stream(seed: int, placement: int, replicate: int) -> np.random.Generator:
     """The random stream of placement number ``placement`` in replicate ``replicate``."""
-    return np.random.default_rng(np.random.SeedSequence([int(seed), _PLACEMENT_KEY, int(placement), int(replicate)]))
+    key = [int(seed), _PLACEMENT_KEY, int(placement), int(replicate)]
+    return np.random.default_rng(np.random.SeedSequence(key))
 
 
 def place(total: int, weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -73,7 +73,8 @@ def test_restore_continues_like_one_run(solver, tmp_path):
     restored = ts.Simulation.restore(tmp_path / "run.h5", model, geom)
     assert restored.time == 0.02 and restored.n_runs == 2 and restored.solver_name == solver
     restored.run(0.04)
-    for a, b, c in zip(recorded(single, recs), recorded(plain, plain_recs), recorded(restored, split_recs)):
+    series = zip(recorded(single, recs), recorded(plain, plain_recs), recorded(restored, split_recs), strict=True)
+    for a, b, c in series:
         assert a.shape == c.shape
         np.testing.assert_array_equal(b, c)  # restore == plain continuation, every solver
         if solver in STOCHASTIC:
@@ -92,7 +93,7 @@ def test_plain_continuation_is_exact_in_many_pieces(solver):
     pieces, piece_recs = fresh(solver, model, geom)
     for t in (0.0013, 0.005, 0.0101, 0.02, 0.02, 0.033, 0.04):
         pieces.run(t)
-    for a, b in zip(recorded(single, recs), recorded(pieces, piece_recs)):
+    for a, b in zip(recorded(single, recs), recorded(pieces, piece_recs), strict=True):
         np.testing.assert_array_equal(a, b)
 
 
@@ -118,7 +119,7 @@ def test_changes_between_runs_survive_a_checkpoint(solver, tmp_path):
     a = protocol(a)
     b, recs_b = fresh(solver, model, geom)
     b = protocol(b, tmp_path / "mid.h5")
-    for x, y in zip(recorded(a, recs), recorded(b, recs_b)):
+    for x, y in zip(recorded(a, recs), recorded(b, recs_b), strict=True):
         np.testing.assert_array_equal(x, y)
     assert b.get_rate("v_r0") == 2e8 and b.get_clamped("c", "B")
     if solver != "wm-ssa":
@@ -221,7 +222,8 @@ def test_a_killed_writer_leaves_the_previous_checkpoint(tmp_path):
         sim.checkpoint({str(tmp_path / "run.h5")!r})
     """)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                          timeout=300)
     assert done.returncode == 3, done.stderr
     leftovers = [name for name in os.listdir(tmp_path) if name != "run.h5"]
     assert len(leftovers) == 1 and leftovers[0].endswith(".part")  # the truncated temporary file
@@ -247,12 +249,12 @@ def test_auto_checkpoint(solver, tmp_path):
     handle = auto.auto_checkpoint(every=0.015, path=tmp_path / "auto.h5")
     auto.run(0.04, runs=2)
     assert handle.written == 2  # at 0.015 and 0.03
-    for a, b in zip(recorded(single, recs), recorded(auto, auto_recs)):
+    for a, b in zip(recorded(single, recs), recorded(auto, auto_recs), strict=True):
         np.testing.assert_array_equal(a, b)
     restored = ts.Simulation.restore(tmp_path / "auto.h5", model, geom)
     assert restored.time == pytest.approx(0.03)
     restored.run(0.04)
-    for a, b in zip(recorded(single, recs), recorded(restored, auto_recs)):
+    for a, b in zip(recorded(single, recs), recorded(restored, auto_recs), strict=True):
         np.testing.assert_array_equal(a, b)
     auto.auto_checkpoint(None, None)
     with pytest.raises(ts.SimulationError):

@@ -85,7 +85,8 @@ def test_switch_during_the_run(solver):
     sim.run(0.5)
     assert sim.get_count("right", "A") == 0
     sim.set_diffusion_boundary_active("wall", "A", True)
-    assert sim.get_diffusion_boundary_active("wall", "A") and not sim.get_diffusion_boundary_active("wall", "B")
+    assert sim.get_diffusion_boundary_active("wall", "A")
+    assert not sim.get_diffusion_boundary_active("wall", "B")
     sim.run(1.0)
     crossed = sim.get_count("right", "A")
     assert crossed > 50
@@ -145,7 +146,7 @@ def test_surface_boundary_between_patches():
     pa = set(c.patch_elements["pa"].tolist())
     source = np.repeat(np.asarray(c.df_pool), np.diff(c.df_ptr)) // c.n_species
     dest = np.asarray(c.df_dest) // c.n_species
-    across = np.array([(s in pa) != (d in pa) for s, d in zip(source, dest)])
+    across = np.array([(s in pa) != (d in pa) for s, d in zip(source, dest, strict=True)])
     assert across.sum() == 2 * boundary.n_edges and np.all(sim.runtime.df_rate[across] == 0)
     sim.set_count("pa", "S", 200)
     sim.run(2.0)

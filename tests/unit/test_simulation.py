@@ -8,8 +8,6 @@ import importlib.util
 
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 import tetrasim as ts
 from stats import z_threshold
@@ -76,7 +74,7 @@ def test_setters_act_on_every_replicate_and_getters_return_one_value_each(decay)
 
 @pytest.mark.skipif(not hasattr(ts, "MeshGeometry"), reason="mesh layer not available")
 def test_placement_over_tets_is_integer_exact():
-    """A total spread over tets sums exactly (the distribution is tested in tests/statistical/test_placement.py)."""
+    """A total spread over tets sums exactly (the distribution: tests/statistical/test_placement.py)."""
     mesh = ts.TetMesh.from_arrays(
         [[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 1]],
         [[0, 1, 2, 3], [1, 2, 3, 4]],

@@ -56,7 +56,7 @@ def test_xdmf_round_trip(tmp_path):
     times = [t for t, _, _ in steps]
     np.testing.assert_allclose(times, [0.0, 0.01, 0.02, 0.03, 0.04])
     left = geom.compartments["left"].tets
-    for k, (t, _point_data, cell_data) in enumerate(steps):
+    for k, (_t, _point_data, cell_data) in enumerate(steps):
         tet_values = {name: blocks[0] for name, blocks in cell_data.items()}
         tri_values = {name: blocks[1] for name, blocks in cell_data.items()}
         expected_compartment = np.where(np.isin(np.arange(mesh.n_tets), left), 0, 1)
@@ -85,7 +85,7 @@ def test_save_with_xdmf_and_reload(tmp_path):
     loaded = ts.load_results(tmp_path / "out.h5")
     loaded.to_xdmf(tmp_path / "again.xdmf")  # the mesh travels with the saved results
     _, _, again = read_back(tmp_path / "again.xdmf")
-    for (t1, _, a), (t2, _, b) in zip(steps, again):
+    for (t1, _, a), (t2, _, b) in zip(steps, again, strict=True):
         assert t1 == t2
         np.testing.assert_array_equal(a[per_tet.name][0], b[per_tet.name][0])
 

@@ -30,8 +30,9 @@ def boundary_extra(disc, df_boundary: np.ndarray, df_dest: np.ndarray, n_species
     for i, (_name, (_between, species)) in enumerate(boundaries):
         for name in species or ():
             if str(name) not in species_index:
-                raise CompileError(f"diffusion boundary {_name!r} is opened for species {str(name)!r}, which the "
-                                   f"model does not have{did_you_mean(str(name), list(species_index))}")
+                raise CompileError(f"diffusion boundary {_name!r} is opened for species {str(name)!r}, "
+                                   f"which the model does not have"
+                                   f"{did_you_mean(str(name), list(species_index))}")
             default_open[i, species_index[str(name)]] = True
     df_boundary = np.ascontiguousarray(df_boundary, dtype=np.int32)
     crossing = df_boundary >= 0
@@ -42,7 +43,8 @@ def boundary_extra(disc, df_boundary: np.ndarray, df_dest: np.ndarray, n_species
     return {
         "boundary_names": tuple(name for name, _ in boundaries),
         "boundary_between": tuple(tuple(between) for _, (between, _s) in boundaries),
-        "boundary_kind": tuple(["volume"] * len(disc.boundaries) + ["surface"] * len(disc.surface_boundaries)),
+        "boundary_kind": tuple(["volume"] * len(disc.boundaries)
+                               + ["surface"] * len(disc.surface_boundaries)),
         "boundary_default_open": default_open,
         "df_boundary": df_boundary,
         "df_closed": closed,

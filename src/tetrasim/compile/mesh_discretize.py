@@ -45,8 +45,8 @@ def discretize_mesh(geometry) -> Discretization:
     boundaries = {name: (tuple(b.between), b.species) for name, b in geometry.diffusion_boundaries.items()}
     surface_boundaries = {name: (tuple(b.between), b.species)
                           for name, b in geometry.surface_diffusion_boundaries.items()}
-    _link_patches(mesh, surface_boundaries, patch_elements, tri_ids, list(patches), n_volume, surface_neighbors,
-                  surface_couplings)
+    _link_patches(mesh, surface_boundaries, patch_elements, tri_ids, list(patches), n_volume,
+                  surface_neighbors, surface_couplings)
 
     return Discretization(
         n_volume=n_volume,
@@ -71,7 +71,8 @@ def discretize_mesh(geometry) -> Discretization:
     )
 
 
-def _link_patches(mesh, surface_boundaries, patch_elements, tri_ids, patch_names, n_volume, neighbors, couplings):
+def _link_patches(mesh, surface_boundaries, patch_elements, tri_ids, patch_names, n_volume, neighbors,
+                  couplings):
     """Fill the edge slots between the two patches of each surface diffusion boundary.
 
     Couplings inside a patch are computed patch by patch, so an edge shared with another patch

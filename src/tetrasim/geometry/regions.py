@@ -14,7 +14,8 @@ from ..errors import GeometryError, did_you_mean
 from .mesh import TetMesh, _as_index_array, _sorted_unique
 from .wellmixed import _systems
 
-__all__ = ["MeshGeometry", "MeshCompartment", "MeshPatch", "DiffusionBoundary", "SurfaceDiffusionBoundary", "MeshROI"]
+__all__ = ["MeshGeometry", "MeshCompartment", "MeshPatch", "DiffusionBoundary", "SurfaceDiffusionBoundary",
+           "MeshROI"]
 
 
 @dataclass
@@ -347,7 +348,8 @@ class MeshGeometry:
             raise GeometryError(f"{what}: between must be a pair of patch names, got {between!r}") from None
         for patch in (a, b):
             if patch not in self.patches:
-                raise GeometryError(f"{what}: no patch named {patch!r}{did_you_mean(str(patch), self.patches)}")
+                hint = did_you_mean(str(patch), self.patches)
+                raise GeometryError(f"{what}: no patch named {patch!r}{hint}")
         if a == b:
             raise GeometryError(f"{what}: between names the same patch twice ({a!r})")
         for other in self.surface_diffusion_boundaries.values():

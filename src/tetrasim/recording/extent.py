@@ -47,8 +47,8 @@ def track_extents(simulation) -> None:
     """Make ``simulation`` count reaction firings from now on (idempotent)."""
     solver = simulation.solver
     if not hasattr(solver, "extent_positions"):
-        raise CapabilityError(f"solver {simulation.solver_name!r} is deterministic: reactions have rates, not "
-                              "firings; reaction extents need 'wm-ssa', 'ssa' or 'opsplit'")
+        raise CapabilityError(f"solver {simulation.solver_name!r} is deterministic: reactions have rates, "
+                              "not firings; reaction extents need 'wm-ssa', 'ssa' or 'opsplit'")
     if solver.extent_offset >= 0:
         return
     c = simulation.compiled
@@ -64,7 +64,8 @@ def extent_columns(simulation, reaction: str, where) -> tuple[np.ndarray, np.nda
     """(state columns, elements) of the processes of ``reaction`` in ``where``."""
     processes = reaction_processes(simulation, reaction, where)
     positions = simulation.solver.extent_positions(processes)
-    return simulation.compiled.n_pools + positions, np.asarray(simulation.compiled.rx_element[processes], np.int64)
+    elements = np.asarray(simulation.compiled.rx_element[processes], np.int64)
+    return simulation.compiled.n_pools + positions, elements
 
 
 def reaction_processes(simulation, reaction: str, where) -> np.ndarray:
@@ -80,5 +81,6 @@ def reaction_processes(simulation, reaction: str, where) -> np.ndarray:
     elements, _kind = resolve_where(c, simulation.geometry, where)
     processes = np.flatnonzero(np.isin(c.rx_rule, rules) & np.isin(c.rx_element, elements))
     if len(processes) == 0:
-        raise SimulationError(f"reaction {reaction!r} does not act in {where!r}: no system placed there has it")
+        raise SimulationError(f"reaction {reaction!r} does not act in {where!r}: no system placed there "
+                              "has it")
     return processes

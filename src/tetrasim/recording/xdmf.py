@@ -70,7 +70,8 @@ def mesh_layout(compiled, geometry) -> MeshLayout | None:
     tri_patch = np.full(len(surface), -1, np.int64)
     for index, elements in enumerate(compiled.patch_elements.values()):
         tri_patch[np.asarray(elements) - disc.n_volume] = index
-    return MeshLayout(vertices=np.asarray(mesh.vertices, dtype=np.float64), tets=np.asarray(mesh.tets, np.int64),
+    return MeshLayout(vertices=np.asarray(mesh.vertices, dtype=np.float64),
+                      tets=np.asarray(mesh.tets, np.int64),
                       surface_tris=np.asarray(mesh.tris[surface], np.int64).reshape(-1, 3),
                       tet_compartment=disc.compartment_of_volume(), tri_patch=tri_patch,
                       compartment_names=tuple(compiled.compartment_elements),
@@ -111,7 +112,8 @@ def _fields(results, layout: MeshLayout):
             fields[field_name] = (np.asarray(series.times), full)
     if not fields:
         raise SimulationError("to_xdmf() draws per-element recordings, and there are none: record with "
-                              "ts.Count(species, where=..., per_element=True) (or ts.Conc/ts.Extent likewise)")
+                              "ts.Count(species, where=..., per_element=True) (or ts.Conc/ts.Extent "
+                              "likewise)")
     times = np.unique(np.concatenate([t for t, _ in fields.values()]))
     return times, fields
 
@@ -141,7 +143,8 @@ def write_xdmf(results, path) -> str:
         np.column_stack([np.full(len(layout.tets), _XDMF_TETRAHEDRON), layout.tets]).ravel(),
         np.column_stack([np.full(len(layout.surface_tris), _XDMF_TRIANGLE), layout.surface_tris]).ravel(),
     ]).astype(np.int64)
-    compartment = np.concatenate([layout.tet_compartment, np.full(len(layout.surface_tris), -1)]).astype(np.int64)
+    no_compartment = np.full(len(layout.surface_tris), -1)
+    compartment = np.concatenate([layout.tet_compartment, no_compartment]).astype(np.int64)
     patch = np.concatenate([np.full(len(layout.tets), -1), layout.tri_patch]).astype(np.int64)
     staging = tempfile.mkdtemp(prefix=".tetrasim-xdmf-", dir=folder)
     try:
@@ -171,13 +174,15 @@ def _xml(layout, h5_name, times, fields, rows, topology_length) -> str:
     mesh = (f'<Topology TopologyType="Mixed" NumberOfElements="{n_cells}">'
             f'{_data_item(h5_name, "/mesh/topology", (topology_length,), np.dtype(np.int64))}</Topology>'
             f'<Geometry GeometryType="XYZ">'
-            f'{_data_item(h5_name, "/mesh/geometry", layout.vertices.shape, np.dtype(np.float64))}</Geometry>')
+            f'{_data_item(h5_name, "/mesh/geometry", layout.vertices.shape, np.dtype(np.float64))}'
+            '</Geometry>')
 
     def attribute(name, item):
         return f'<Attribute Name={quoteattr(name)} AttributeType="Scalar" Center="Cell">{item}</Attribute>'
 
-    static = (attribute("compartment", _data_item(h5_name, "/mesh/compartment", (n_cells,), np.dtype(np.int64)))
-              + attribute("patch", _data_item(h5_name, "/mesh/patch", (n_cells,), np.dtype(np.int64))))
+    integer = np.dtype(np.int64)
+    static = (attribute("compartment", _data_item(h5_name, "/mesh/compartment", (n_cells,), integer))
+              + attribute("patch", _data_item(h5_name, "/mesh/patch", (n_cells,), integer)))
     steps = []
     for k, t in enumerate(times):
         parts = [f'<Grid Name="step{k}" GridType="Uniform">', mesh, f'<Time Value="{float(t)!r}"/>', static]

@@ -28,7 +28,7 @@ class SSARunState:
 
     def __init__(self, rng, pending=None, generation=0):
         self.rng = np.ascontiguousarray(rng, dtype=np.uint64)
-        self.pending = np.full(1, np.nan) if pending is None else np.asarray(pending, dtype=np.float64).reshape(1)
+        self.pending = np.full(1, np.nan) if pending is None else np.asarray(pending, np.float64).reshape(1)
         self.generation = int(generation)
 
 
@@ -57,13 +57,14 @@ class SSASolver(Solver):
         self.generation += 1
 
     def extent_positions(self, processes: np.ndarray) -> np.ndarray:
-        """Where the firings of compiled reaction ``processes`` are counted (``counts[extent_offset + ...]``)."""
+        """Where the firings of compiled reaction ``processes`` are counted, after ``extent_offset``."""
         return np.asarray(processes, dtype=np.int64)
 
     def run_state_arrays(self, run_state) -> dict:
         """What a checkpoint stores of one replicate (see :mod:`tetrasim.checkpoint`)."""
         valid = run_state.generation == self.generation
-        return {"rng": run_state.rng.copy(), "pending": run_state.pending.copy() if valid else np.full(1, np.nan)}
+        pending = run_state.pending.copy() if valid else np.full(1, np.nan)
+        return {"rng": run_state.rng.copy(), "pending": pending}
 
     def run_state_from_arrays(self, arrays) -> SSARunState:
         return SSARunState(arrays["rng"], arrays["pending"], self.generation)
@@ -85,9 +86,9 @@ class SSASolver(Solver):
             t_reached, k, events, finished = ssa_advance_dependents(
                 counts, rt.clamped, rt.rx_rate, c.rx_reac_ptr, c.rx_reac_pool, c.rx_reac_count, c.rx_upd_ptr,
                 c.rx_upd_pool, c.rx_upd_delta, c.df_pool, c.df_ptr, c.df_dest, rt.df_rate, rt.df_total,
-                c.dep_ptr, c.dep_proc, self._rx_dep_ptr, self._rx_dep_proc, tree, run_state.rng, t, float(t_end),
-                record_times, record_pools, record_columns, out, k, _CHUNK_EVENTS, run_state.pending,
-                self.extent_offset)
+                c.dep_ptr, c.dep_proc, self._rx_dep_ptr, self._rx_dep_proc, tree, run_state.rng, t,
+                float(t_end), record_times, record_pools, record_columns, out, k, _CHUNK_EVENTS,
+                run_state.pending, self.extent_offset)
             self.events += events
             if progress is not None:
                 progress(t_reached)
