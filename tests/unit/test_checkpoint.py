@@ -73,8 +73,8 @@ def test_restore_continues_like_one_run(solver, tmp_path):
     restored = ts.Simulation.restore(tmp_path / "run.h5", model, geom)
     assert restored.time == 0.02 and restored.n_runs == 2 and restored.solver_name == solver
     restored.run(0.04)
-    series = zip(recorded(single, recs), recorded(plain, plain_recs), recorded(restored, split_recs), strict=True)
-    for a, b, c in series:
+    series = (recorded(single, recs), recorded(plain, plain_recs), recorded(restored, split_recs))
+    for a, b, c in zip(*series, strict=True):
         assert a.shape == c.shape
         np.testing.assert_array_equal(b, c)  # restore == plain continuation, every solver
         if solver in STOCHASTIC:
