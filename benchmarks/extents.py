@@ -2,7 +2,8 @@
 
 Runs the STEPS 4 simple model (benchmarks/wellmixed.py) well-mixed, once without extents (the
 kernel's counting branch not taken) and once with ``sim.track_extents()`` (one integer add per
-event). Medians of ``--repeats`` runs of ``--span`` simulated seconds each (~1e6 events at the default) after a warm-up; the machine
+event). Medians of ``--repeats`` runs of ``--span`` simulated seconds each (~1e6 events at the
+default) after a warm-up; the machine
 is shared, so compare the two rows of one invocation, not numbers across invocations.
 
     PYTHONPATH=src python benchmarks/extents.py --repeats 5
@@ -47,7 +48,8 @@ def main() -> None:
         rates = [r for r, _ in results[extents]]
         events = statistics.median(e for _, e in results[extents])
         rows.append(["track_extents()" if extents else "no extents", f"{events:.3g}",
-                     f"{statistics.median(rates) / 1e6:.2f} M/s", f"{min(rates) / 1e6:.2f}-{max(rates) / 1e6:.2f}"])
+                     f"{statistics.median(rates) / 1e6:.2f} M/s",
+                     f"{min(rates) / 1e6:.2f}-{max(rates) / 1e6:.2f}"])
     print(machine_markdown())
     print(f"command: `{command_line()}`\n")
     print(markdown_table(["wm-ssa, simple model", "events/run", "median rate", "range"], rows))
