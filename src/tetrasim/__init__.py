@@ -12,6 +12,7 @@ from .compile import CompiledSystem, compile_system
 from .errors import (
     ArgumentError,
     CapabilityError,
+    CheckpointError,
     CompileError,
     GeometryError,
     MeshFormatError,
@@ -26,6 +27,7 @@ from .geometry.regions import MeshGeometry
 from .geometry.wellmixed import WellMixed
 from .model import Model
 from .recording import ROI, Amount, Conc, Count, Results, Tet, Tri, load_results
+from .recording.extent import Extent
 from .simulation import Simulation
 from .units import Q
 
@@ -34,4 +36,5 @@ __all__ = [
     "Count", "Conc", "Amount", "Tet", "Tri", "ROI", "Results", "load_results", "Q",
     "TetrasimError", "ModelError", "UnitError", "GeometryError", "MeshFormatError", "CompileError",
     "CapabilityError", "SimulationError", "ArgumentError",
+    "Extent", "CheckpointError",
 ]

@@ -18,6 +18,7 @@ __all__ = [
     "GeometryError",
     "MeshFormatError",
     "CompileError",
+    "CheckpointError",
     "CapabilityError",
     "SimulationError",
     "InternalError",
@@ -60,6 +61,10 @@ class CapabilityError(TetrasimError, NotImplementedError):
 
 class SimulationError(TetrasimError, RuntimeError):
     """A run cannot proceed (bad time, bad state access, ...)."""
+
+
+class CheckpointError(SimulationError):
+    """A checkpoint cannot be restored: unreadable file, or another model, geometry or solver."""
 
 
 class InternalError(TetrasimError, RuntimeError):

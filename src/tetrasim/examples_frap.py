@@ -201,14 +201,14 @@ def simulate_frap(geometry: FrapGeometry, solver: str = "ssa", runs: int = 1, t_
     start = time.perf_counter()
     sim.run(min(t_bleach, t_end), runs=runs)
     if t_end > t_bleach:
-        counts = np.asarray(sim.get_count(ts.ROI("bleach"), "ZsGreen", per_element=True))
+        counts = np.asarray(sim.get_count(ts.ROI("bleach"), "ZsGreen", per_element=True, keep_runs=True))
         counts = counts.reshape(sim.n_runs, -1)
         if stochastic:
             rng = np.random.default_rng(np.random.SeedSequence([sim.seed, 0xF2A9]))
             bleached = rng.binomial(counts.astype(np.int64), fraction)
         else:
             bleached = counts * fraction
-        old = np.asarray(sim.get_count(ts.ROI("bleach"), "Bleached", per_element=True))
+        old = np.asarray(sim.get_count(ts.ROI("bleach"), "Bleached", per_element=True, keep_runs=True))
         old = old.reshape(sim.n_runs, -1)
         sim.set_count(ts.ROI("bleach"), "ZsGreen", counts - bleached, per_element=True)
         sim.set_count(ts.ROI("bleach"), "Bleached", old + bleached, per_element=True)

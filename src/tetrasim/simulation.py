@@ -10,14 +10,24 @@ return one value per replicate when there are several.
 from __future__ import annotations
 
 import math
+import sys
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from .access import DataAccessMixin
 from .arguments import check_keywords, flag, seed_value
+from .backends.registry import resolve_backend_name
+from .backends.serial import SerialBackend
+from .checkpoint import CheckpointMixin
 from .compile import compile_system
+from .diffusion_control import DiffusionControl, refresh_diffusion_rates
 from .errors import CapabilityError, ModelError, SimulationError, did_you_mean
+from .placement import InitialStateLog, place, placement_stream
 from .plausibility import warn_concentration, warn_diffusion_coefficient
+from .progress import Progress, describe_run, progress_mode
+from .recording.extent import Extent
 from .recording.probes import (
     Amount,
     Conc,
@@ -28,12 +38,10 @@ from .recording.probes import (
     molecules_per_unit,
     resolve_where,
 )
-from .progress import Progress, describe_run, progress_mode
 from .recording.results import RecordedSeries, Results
+from .recording.xdmf import mesh_layout
 from .solvers.base import Runtime
 from .solvers.registry import canonical_solver_name, get_solver_class
-from .backends.registry import resolve_backend_name
-from .backends.serial import SerialBackend
 from .units import AVOGADRO, rate_dims, to_si
 
 __all__ = ["Simulation", "Recorder"]
@@ -75,27 +83,11 @@ def _as_float_array(value, what: str) -> np.ndarray:
         raise SimulationError(f"{what}: expected a number of molecules, got {value!r}") from None
 
 
-def _spread_integer(total: int, weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Split ``total`` molecules over elements in proportion to ``weights``, integer-exact.
-
-    Each element gets the whole part of its share; the leftover molecules go to distinct
-    elements chosen with probability equal to their fractional parts (systematic sampling), so
-    every element ends within one molecule of its exact share and the expected count is
-    exactly proportional. (Handing the leftovers to the largest remainders instead would put
-    every molecule in the biggest tets whenever there is less than one per tet.)
-    """
-    weights = np.asarray(weights, dtype=np.float64)
-    share = total * weights / weights.sum()
-    base = np.floor(share).astype(np.int64)
-    remainder = int(total - base.sum())
-    if remainder > 0:
-        fraction = np.clip(share - base, 0.0, 1.0)
-        edges = np.cumsum(fraction)
-        edges *= remainder / edges[-1]  # the fractions sum to the remainder up to round-off
-        points = rng.random() + np.arange(remainder)
-        chosen = np.searchsorted(edges, points, side="right")
-        base[np.minimum(chosen, len(base) - 1)] += 1
-    return base
+def _quantity(probe) -> str:
+    """What a probe measures: "count", "conc", "amount" or (an Extent) "extent"."""
+    if isinstance(probe, Extent):
+        return getattr(probe, "quantity", "extent")
+    return "conc" if isinstance(probe, Conc) else "amount" if isinstance(probe, Amount) else "count"
 
 
 def _identical_replicates(states: np.ndarray) -> np.ndarray:
@@ -108,7 +100,7 @@ def _identical_replicates(states: np.ndarray) -> np.ndarray:
 
 
 @check_keywords
-class Simulation:
+class Simulation(DataAccessMixin, CheckpointMixin):
     """Simulate ``model`` on ``geometry`` with ``solver``.
 
     Parameters
@@ -178,6 +170,8 @@ class Simulation:
                                clamped=np.zeros(c.n_pools, dtype=bool))
         self._rule_k = np.array([r.k for r in c.reaction_rules], dtype=np.float64)
         self._diffusion_coefficient = np.array([r.coefficient for r in c.diffusion_rules], dtype=np.float64)
+        self._diffusion = DiffusionControl(c)  # diffusion boundaries: open/closed and D, per species
+        self._options = dict(options)  # kept for checkpoints
         self.solver = solver_class(c, self.runtime, **options)
         if seed is None:
             seed = int(np.random.SeedSequence().entropy % (2**63))
@@ -191,6 +185,8 @@ class Simulation:
         self.time = 0.0
         self._recorders: dict[str, Recorder] = {}
         self._placements = 0  # set_count calls so far: keys their random placement
+        self._initial_log = InitialStateLog()  # setters before the replicates exist, replayed per replicate
+        self._auto_checkpoint = None
 
     # ------------------------------------------------------------------ locations
     def _select(self, where, species) -> tuple[np.ndarray, np.ndarray, int]:
@@ -220,6 +216,9 @@ class Simulation:
             except MemoryError:
                 raise SimulationError(f"{n} runs of {len(self._template)} pools do not fit in memory; "
                                       "use fewer runs per simulation") from None
+            if self._initial_log.has_placements:  # each replicate places its molecules anew
+                for r in range(1, n):
+                    self._initial_log.replay(self._states[r], self.seed, r)
             self._run_states = self.solver.new_runs(self.seed, n)
         elif self._states.shape[0] != n:
             raise SimulationError(f"this simulation holds {self._states.shape[0]} runs, not {n}; call sim.reset() "
@@ -232,13 +231,24 @@ class Simulation:
             self._ensure_runs(values.shape[0])  # one value per replicate: the replicates exist from now on
         if values.ndim == 1:
             self._template[pools] = values
+            self._initial_log.add_values(pools, values)  # replayed over each new replicate's placements
         if self._states is not None:
             self._states[:, pools] = values
         self.solver.parameters_changed()
 
-    def _unpack(self, values: np.ndarray, per_element: bool):
-        """Getter result: scalar per replicate, or per element; the run axis only when runs > 1."""
+    def _unpack(self, values: np.ndarray, per_element: bool, keep_runs=None):
+        """Getter result: scalar per replicate, or per element; the run axis only when runs > 1.
+
+        ``keep_runs=True`` always keeps the run axis (shape (runs,) or (runs, elements)), like
+        :class:`Results`. The default drops it for a single run; per element that is deprecated.
+        """
         data = values if per_element else values.sum(axis=1)
+        if keep_runs:
+            return data
+        if keep_runs is None and per_element and data.shape[0] == 1:
+            warnings.warn("per-element getters will keep the run axis (shape (runs, elements)) like Results; "
+                          "pass keep_runs=True for that now, or keep_runs=False to keep dropping it",
+                          FutureWarning, stacklevel=3)
         if data.shape[0] == 1:
             data = data[0]
             return data if per_element else data.item()
@@ -273,13 +283,17 @@ class Simulation:
         if not integer:
             self._apply(pools, total * weights / weights.sum())
             return
-        # Reproducible placement: a stream per set_count call, derived from the seed.
+        # Random placement in proportion to volume (multinomial), one stream per set_count call and
+        # replicate (see placement.py); before the first run it is logged and redone per replicate.
         self._placements += 1
-        rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0x5E7C0, self._placements]))
+        n = int(round(total))
         if self._states is None:
-            self._apply(pools, _spread_integer(int(round(total)), weights, rng))
-        else:  # every replicate gets its own placement
-            per_run = np.stack([_spread_integer(int(round(total)), weights, rng) for _ in range(self.n_runs)])
+            self._template[pools] = place(n, weights, placement_stream(self.seed, self._placements, 0))
+            self._initial_log.add_placement(pools, weights, n, self._placements)
+            self.solver.parameters_changed()
+        else:
+            per_run = np.stack([place(n, weights, placement_stream(self.seed, self._placements, r))
+                                for r in range(self.n_runs)])
             self._apply(pools, per_run)
 
     def _check_counts(self, values, species, where, integer: bool) -> None:
@@ -291,11 +305,11 @@ class Simulation:
         if integer and np.any(values > 2**62):
             raise SimulationError(f"count of {species!r} is too large for a stochastic solver")
 
-    def get_count(self, where, species, per_element: bool = False):
-        """Molecules of ``species`` in ``where`` (per replicate when runs > 1)."""
+    def get_count(self, where, species, per_element: bool = False, keep_runs=None):
+        """Molecules of ``species`` in ``where`` (per replicate when runs > 1, or always with ``keep_runs=True``)."""
         per_element = flag(per_element, "get_count(per_element=...)", SimulationError)
         _, pools, _ = self._select(where, species)
-        return self._unpack(self._states_view()[:, pools], per_element)
+        return self._unpack(self._states_view()[:, pools], per_element, keep_runs)
 
     def set_conc(self, where, species, conc, per_element: bool = False) -> None:
         """Set the concentration of ``species`` in ``where``: M (or a quantity like ``ts.Q('25 uM')``) in a
@@ -327,17 +341,17 @@ class Simulation:
             total = round(total)
         self.set_count(where, species, total)
 
-    def get_conc(self, where, species, per_element: bool = False):
-        """Concentration of ``species`` in ``where``: M in a compartment, mol/m² on a patch."""
+    def get_conc(self, where, species, per_element: bool = False, keep_runs=None):
+        """Concentration of ``species`` in ``where``: M in a compartment, mol/m² on a patch (``keep_runs`` as in
+        :meth:`get_count`)."""
         per_element = flag(per_element, "get_conc(per_element=...)", SimulationError)
         elements, pools, _ = self._select(where, species)
         counts = self._states_view()[:, pools].astype(np.float64)
         capacity = molecules_per_unit(self.compiled, elements)
         if per_element:
-            data = counts / capacity
-            return data[0] if data.shape[0] == 1 else data
+            return self._unpack(counts / capacity, True, keep_runs)
         data = counts.sum(axis=1) / capacity.sum()
-        return data[0].item() if data.shape[0] == 1 else data
+        return data if keep_runs else (data[0].item() if data.shape[0] == 1 else data)
 
     def set_clamped(self, where, species, clamped: bool = True) -> None:
         """Hold the count of ``species`` in ``where`` fixed (sources and sinks)."""
@@ -394,28 +408,26 @@ class Simulation:
             raise SimulationError(f"{str(species)!r} does not diffuse{' in ' + repr(where) if where else ''}"
                                   f"{did_you_mean(str(species), known)}")
         self._diffusion_coefficient[rules] = value
-        target_rule = np.repeat(c.df_rule, np.diff(c.df_ptr))
-        self.runtime.df_rate[:] = c.df_geom * self._diffusion_coefficient[target_rule]
-        if len(c.df_ptr) > 1:
-            self.runtime.df_total[:] = np.add.reduceat(self.runtime.df_rate, c.df_ptr[:-1]) \
-                if len(self.runtime.df_rate) else 0.0
-        self.solver.parameters_changed()
+        refresh_diffusion_rates(self)  # boundaries keep their own state (diffusion_control.py)
 
     # ------------------------------------------------------------------ recording
     def record(self, probe: Count, every: float, name: str | None = None) -> Recorder:
         """Sample ``probe`` every ``every`` seconds from the current time on; returns the handle."""
-        if not isinstance(probe, Count):
-            raise SimulationError("record() takes ts.Count(...), ts.Conc(...) or ts.Amount(...), "
+        if not isinstance(probe, (Count, Extent)):
+            raise SimulationError("record() takes ts.Count(...), ts.Conc(...), ts.Amount(...) or ts.Extent(...), "
                                   f"got {probe!r}")
         every = float(to_si(every, "time", "every"))
         if not (math.isfinite(every) and every > 0):
             raise SimulationError(f"record(every=...) must be a positive time, got {every!r}")
         if self._states is not None and self.time > 0:
             raise SimulationError("add recorders before the first run (or call sim.reset())")
-        elements, pools, _ = self._select(probe.where, probe.species)
+        if isinstance(probe, Extent):
+            elements, pools = self._extent_columns(probe.reaction, probe.where)
+        else:
+            elements, pools, _ = self._select(probe.where, probe.species)
         if name is not None and not isinstance(name, str):
             raise SimulationError(f"record(name=...) must be a string, got {name!r}")
-        quantity = "conc" if isinstance(probe, Conc) else "amount" if isinstance(probe, Amount) else "count"
+        quantity = _quantity(probe)
         name = name or f"{quantity}_{probe.species}_" \
                        f"{_where_text(probe.where) if probe.where is not None else 'all'}"
         name = "".join(ch if ch.isalnum() or ch in "_-." else "_" for ch in name)
@@ -449,6 +461,7 @@ class Simulation:
         self._states = None
         self._run_states = None
         self.time = 0.0
+        self._template[self.compiled.n_pools:] = 0  # reaction extents, when counted
         for recorder in self._recorders.values():
             recorder.next_index = 0
             recorder.chunks.clear()
@@ -458,6 +471,8 @@ class Simulation:
         """Advance every replicate to absolute time ``t_end`` and return all results so far."""
         progress = None if progress is None else flag(progress, "run(progress=...)", SimulationError)
         t_end = float(to_si(t_end, "time", "t_end"))
+        if self._auto_checkpoint is not None and not self._auto_checkpoint.busy:
+            return self._auto_checkpoint.run(self, t_end, runs, progress)  # segments + a checkpoint after each
         if not math.isfinite(t_end) or t_end < self.time:
             raise SimulationError(f"run({t_end!r}): the end time must be >= the current time {self.time}")
         if runs is not None and (not isinstance(runs, (int, np.integer)) or runs < 1):
@@ -561,12 +576,11 @@ class Simulation:
                 shape = (n_runs, 0) + ((len(r.elements),) if r.probe.per_element else ())
                 data = np.zeros(shape)
             series[name] = RecordedSeries(
-                name=name, quantity="conc" if isinstance(r.probe, Conc) else
-                "amount" if isinstance(r.probe, Amount) else "count", species=r.probe.species,
+                name=name, quantity=_quantity(r.probe), species=r.probe.species,
                 where=r.where_text, unit=r.unit, times=times, data=data,
                 elements=r.elements if r.probe.per_element else None)
         return Results(series, self.seed, self.solver_name, self.compiled.model_hash, __version__, n_runs,
-                       meta={"t_end": self.time})
+                       meta={"t_end": self.time}, layout=mesh_layout(self.compiled, self.geometry))
 
     def __repr__(self) -> str:
         return (f"Simulation(solver={self.solver_name!r}, seed={self.seed}, time={self.time}, "

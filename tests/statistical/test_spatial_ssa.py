@@ -43,7 +43,7 @@ def _diffusion_sim(seed, D=(1e-12, 3e-12), clamp=False):
     x = mesh.tet_barycenters[:, 0]
     geom.compartment("left", tets=np.flatnonzero(x < 0.5e-6), systems=["vsys"])
     geom.compartment("right", tets=np.flatnonzero(x >= 0.5e-6), systems=["vsys"])
-    geom.diffusion_boundary("wall", between=("left", "right"))
+    geom.diffusion_boundary("wall", between=("left", "right"), species=["A", "B"])
     return ts.Simulation(model, geom, solver="ssa", seed=seed), mesh
 
 

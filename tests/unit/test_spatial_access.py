@@ -69,21 +69,16 @@ def test_triangle_and_patch_counts():
     assert sim.get_count(ts.Tri(int(tris[2])), "S") == 4
     assert sim.get_count("memb", "S") == 4
     sim.set_count("memb", "S", 101)
-    per = sim.get_count("memb", "S", per_element=True)
-    assert per.sum() == 101 and per.dtype.kind == "i"
-    share = 101 * mesh.tri_areas[tris] / mesh.tri_areas[tris].sum()
-    assert np.all(np.abs(per - share) < 1.0)
+    per = sim.get_count("memb", "S", per_element=True, keep_runs=False)
+    assert per.sum() == 101 and per.dtype.kind == "i" and per.min() >= 0  # multinomial: tests/statistical
 
 
 @pytest.mark.parametrize("total", [0, 1, 13, 1000, 123457])
-def test_region_count_spread_proportional_and_integer_exact(total):
+def test_region_count_spread_is_integer_exact(total):
     sim, mesh, geom = make()
     sim.set_count("left", "A", total)
-    per = sim.get_count("left", "A", per_element=True)
-    assert per.sum() == total
-    volumes = mesh.tet_volumes[geom.compartments["left"].tets]
-    share = total * volumes / volumes.sum()
-    assert np.all(np.abs(per - share) < 1.0)  # largest remainder: never off by a whole molecule
+    per = sim.get_count("left", "A", per_element=True, keep_runs=False)
+    assert per.sum() == total and per.min() >= 0  # random ∝ volume: tests/statistical/test_placement.py
     assert sim.get_count("right", "A") == 0
 
 

@@ -67,7 +67,7 @@ def build(solver, seed=7, **options):
     geom = MeshGeometry(mesh)
     geom.compartment("bulk", tets=np.flatnonzero(x <= 0.5e-6), systems=["move"])
     geom.compartment("sink", tets=np.flatnonzero(x > 0.5e-6), systems=["move", "kill"])
-    geom.diffusion_boundary("membrane", between=("bulk", "sink"))
+    geom.diffusion_boundary("membrane", between=("bulk", "sink"), species=["A"])
     geom.roi("first", tets=np.flatnonzero(x < 0.25e-6))
     sim = ts.Simulation(model, geom, solver=solver, seed=seed, progress=False, **options)
     source = int(np.lexsort(mesh.tet_barycenters.T[::-1])[0])  # smallest x, then y, then z

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import CompileError, ModelError, did_you_mean
 from ..units import AVOGADRO
+from .boundaries import boundary_extra
 from .discretize import Discretization, check_systems, discretize
 from .duplicates import check_duplicate_rules
 
@@ -95,7 +96,9 @@ class CompiledSystem:
         coefficient = np.array([r.coefficient for r in self.diffusion_rules], np.float64)
         if not len(self.df_geom):
             return np.zeros(0)
-        return self.df_geom * coefficient[np.repeat(self.df_rule, np.diff(self.df_ptr))]
+        rate = self.df_geom * coefficient[np.repeat(self.df_rule, np.diff(self.df_ptr))]
+        closed = self.extra.get("df_closed")  # across diffusion boundaries not open by default
+        return rate if closed is None or not closed.any() else np.where(closed, 0.0, rate)
 
     @property
     def df_total(self) -> np.ndarray:
@@ -325,31 +328,38 @@ def _diffusion_processes(model, disc: Discretization, species_index, present):
     """Diffusion (mesh only): process per (element, species) with its face targets."""
     S = len(species_index)
     rules: list[DiffusionRule] = []
-    proc_rule, proc_pool, target_counts, dests, geoms = [], [], [], [], []
+    proc_rule, proc_pool, target_counts, dests, geoms, target_boundary = [], [], [], [], [], []
     if disc.volume_neighbors is None:
-        return _pack_diffusion(rules, proc_rule, proc_pool, target_counts, dests, geoms, S)
+        return _pack_diffusion(rules, proc_rule, proc_pool, target_counts, dests, geoms, S, target_boundary)
     owner = disc.compartment_of_volume()
     comp_names = list(disc.compartment_elements)
-    # Which (compartment pair, species) may cross a diffusion boundary.
-    crossing: dict[tuple[int, int], set[str] | None] = {}
-    for _name, ((a, b), species) in disc.boundaries.items():
-        ia, ib = comp_names.index(a), comp_names.index(b)
-        allowed = None if species is None else set(species)
-        crossing[(ia, ib)] = allowed
-        crossing[(ib, ia)] = allowed
+    # Which compartment (patch) pairs a diffusion boundary joins: its index, in one numbering over
+    # volume then surface boundaries. Every species present on both sides gets the crossing
+    # targets; whether they are open (and at which D) is decided at run time (diffusion_control).
+    boundary_index = {name: i for i, name in enumerate(list(disc.boundaries) + list(disc.surface_boundaries))}
+
+    def pair_table(boundaries, names):
+        table = np.full((len(names), len(names)), -1, np.int64)
+        for name, ((a, b), _species) in boundaries.items():
+            ia, ib = names.index(a), names.index(b)
+            table[ia, ib] = table[ib, ia] = boundary_index[name]
+        return table
+
+    volume_pairs = pair_table(disc.boundaries, comp_names)
+    surface_pairs = pair_table(disc.surface_boundaries, list(disc.patch_elements))
 
     def build(elements, neighbors, couplings, element_owner, own_index, species, coefficient, rule_index,
-              allow_cross):
+              pairs):
         s = species_index[species]
         nbr = neighbors[elements]  # (n, k) global element ids
         geom = couplings[elements]
         valid = nbr >= 0
         safe = np.where(valid, nbr, 0)
         same = valid & (element_owner[safe] == own_index)
-        if allow_cross is not None:
-            other = valid & ~same & allow_cross(element_owner[safe])
-            same = same | (other & present[safe, s])
-        ok = same & (geom > 0)
+        other_owner = element_owner[safe]
+        boundary = np.where(valid & ~same & (other_owner >= 0), pairs[own_index, np.maximum(other_owner, 0)], -1)
+        crossing = (boundary >= 0) & present[safe, s]
+        ok = (same | crossing) & (geom > 0)
         n_targets = ok.sum(axis=1)
         keep = n_targets > 0
         if coefficient < 0:
@@ -359,17 +369,15 @@ def _diffusion_processes(model, disc: Discretization, species_index, present):
         target_counts.append(n_targets[keep])
         dests.append((safe[keep][ok[keep]]) * S + s)
         geoms.append(geom[keep][ok[keep]])
+        target_boundary.append(np.where(crossing, boundary, -1)[keep][ok[keep]])
 
     for ci, (comp, systems) in enumerate(disc.compartment_systems.items()):
         elements = disc.compartment_elements[comp]
         for system_name in systems:
             for rule in model.systems[system_name].diffusions.values():
                 rules.append(DiffusionRule(rule.name, rule.species, rule.coefficient, comp, False))
-                partners = {j for (i, j), allowed in crossing.items()
-                            if i == ci and (allowed is None or rule.species in allowed)}
-                allow = (lambda owners, p=partners: np.isin(owners, list(p))) if partners else None
                 build(elements, disc.volume_neighbors, disc.volume_couplings, owner, ci, rule.species,
-                      rule.coefficient, len(rules) - 1, allow)
+                      rule.coefficient, len(rules) - 1, volume_pairs)
     if disc.surface_neighbors is not None and disc.n_surface:
         surf_owner = np.full(disc.n_elements, -1, np.int64)
         for pi, elements in enumerate(disc.patch_elements.values()):
@@ -384,11 +392,11 @@ def _diffusion_processes(model, disc: Discretization, species_index, present):
                 for rule in model.systems[system_name].diffusions.values():
                     rules.append(DiffusionRule(rule.name, rule.species, rule.coefficient, patch, True))
                     build(elements, padded_nbr, padded_geom, surf_owner, pi, rule.species, rule.coefficient,
-                          len(rules) - 1, None)
-    return _pack_diffusion(rules, proc_rule, proc_pool, target_counts, dests, geoms, S)
+                          len(rules) - 1, surface_pairs)
+    return _pack_diffusion(rules, proc_rule, proc_pool, target_counts, dests, geoms, S, target_boundary)
 
 
-def _pack_diffusion(rules, proc_rule, proc_pool, target_counts, dests, geoms, S):
+def _pack_diffusion(rules, proc_rule, proc_pool, target_counts, dests, geoms, S, target_boundary):
     cat = (lambda parts, dtype: np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype))
     df_rule = cat(proc_rule, np.int64)
     df_pool = cat(proc_pool, np.int64)
@@ -396,19 +404,20 @@ def _pack_diffusion(rules, proc_rule, proc_pool, target_counts, dests, geoms, S)
     largest_dest = max((int(d.max()) for d in dests if len(d)), default=0)
     dest = cat(dests, np.int32 if largest_dest < 2**31 else np.int64)  # pool ids
     geom = cat(geoms, np.float64)
-    for parts in (proc_rule, proc_pool, target_counts, dests, geoms):
+    boundary = cat(target_boundary, np.int32)
+    for parts in (proc_rule, proc_pool, target_counts, dests, geoms, target_boundary):
         parts.clear()  # drop the per-rule pieces before the reordered copies are made (peak memory)
     # Processes in source-pool order (element-major), so a solver sweeping the mesh reads
     # every diffusion array front to back.
     old_ptr = np.zeros(len(counts) + 1, np.int64)
     np.cumsum(counts, out=old_ptr[1:])
     order = np.argsort(df_pool, kind="stable")
-    ptr, dest, geom = reorder_csr(order, old_ptr, dest, geom)
+    ptr, dest, geom, boundary = reorder_csr(order, old_ptr, dest, geom, boundary)
     counts = np.diff(ptr)
     df_rule, df_pool = df_rule[order], df_pool[order]
     return dict(
         diffusion_rules=tuple(rules), df_rule=df_rule, df_pool=df_pool, df_ptr=ptr,
-        df_dest=dest, df_geom=np.ascontiguousarray(geom),
+        df_dest=dest, df_geom=np.ascontiguousarray(geom), df_boundary=boundary,
     )
 
 
@@ -452,6 +461,8 @@ def compile_system(model, geometry) -> CompiledSystem:
     diffusion = _diffusion_processes(model, disc, species_index, present)
     n_pools = disc.n_elements * len(species_index)
     _compact_indices(reactions, diffusion, n_pools)
+    extra = boundary_extra(disc, diffusion.pop("df_boundary"), diffusion["df_dest"], len(species_index),
+                           species_index)
     compiled = CompiledSystem(
         species_names=tuple(model.species_names),
         n_volume=disc.n_volume,
@@ -462,6 +473,7 @@ def compile_system(model, geometry) -> CompiledSystem:
         patch_elements=disc.patch_elements,
         discretization=disc,
         model_hash=model.hash(),
+        extra=extra,
         **reactions,
         **diffusion,
     )

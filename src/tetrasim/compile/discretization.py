@@ -32,6 +32,8 @@ class Discretization:
     surface_neighbors: np.ndarray | None = None  # (n_surface, 3) global element ids, -1 none
     surface_couplings: np.ndarray | None = None  # (n_surface, 3)
     boundaries: dict[str, tuple[tuple[str, str], list[str] | None]] = field(default_factory=dict)
+    # surface diffusion boundaries: name -> ((patch a, patch b), species open from the start)
+    surface_boundaries: dict[str, tuple[tuple[str, str], list[str] | None]] = field(default_factory=dict)
     element_kind: str = "compartment"  # "compartment" (well-mixed) or "tet"
     surface_mesh_tris: np.ndarray | None = None  # mesh triangle id of each surface element
 

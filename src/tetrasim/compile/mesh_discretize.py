@@ -42,9 +42,11 @@ def discretize_mesh(geometry) -> Discretization:
             surface_neighbors[rows] = np.where(neighbors >= 0, patch_elements[name][0] + neighbors, -1)
         start += len(tris)
 
-    boundaries = {}
-    for name, boundary in getattr(geometry, "diffusion_boundaries", {}).items():
-        boundaries[name] = (tuple(boundary.between), getattr(boundary, "species", None))
+    boundaries = {name: (tuple(b.between), b.species) for name, b in geometry.diffusion_boundaries.items()}
+    surface_boundaries = {name: (tuple(b.between), b.species)
+                          for name, b in geometry.surface_diffusion_boundaries.items()}
+    _link_patches(mesh, surface_boundaries, patch_elements, tri_ids, list(patches), n_volume,
+                  surface_neighbors, surface_couplings)
 
     return Discretization(
         n_volume=n_volume,
@@ -63,6 +65,29 @@ def discretize_mesh(geometry) -> Discretization:
         surface_neighbors=surface_neighbors,
         surface_couplings=surface_couplings,
         boundaries=boundaries,
+        surface_boundaries=surface_boundaries,
         element_kind="tet",
         surface_mesh_tris=surface_tris,
     )
+
+
+def _link_patches(mesh, surface_boundaries, patch_elements, tri_ids, patch_names, n_volume, neighbors,
+                  couplings):
+    """Fill the edge slots between the two patches of each surface diffusion boundary.
+
+    Couplings inside a patch are computed patch by patch, so an edge shared with another patch
+    has no neighbour (-1); for the two patches of a surface diffusion boundary, those edges get
+    the triangle across them (whether molecules cross is decided at run time).
+    """
+    for (a, b), _species in surface_boundaries.values():
+        ia, ib = patch_names.index(a), patch_names.index(b)
+        union = np.concatenate([tri_ids[ia], tri_ids[ib]])
+        union_elements = np.concatenate([patch_elements[a], patch_elements[b]])
+        pair_couplings, pair_neighbors = mesh.tri_diffusion_couplings(union)
+        in_a = np.arange(len(union)) < len(tri_ids[ia])
+        has = pair_neighbors >= 0
+        across = has & (in_a[:, None] != in_a[np.where(has, pair_neighbors, 0)])
+        rows, slots = np.nonzero(across)
+        local = union_elements[rows] - n_volume
+        neighbors[local, slots] = union_elements[pair_neighbors[rows, slots]]
+        couplings[local, slots] = pair_couplings[rows, slots]

@@ -15,7 +15,8 @@ from ..errors import GeometryError, did_you_mean
 from .mesh import TetMesh, _as_index_array, _sorted_unique
 from .wellmixed import _systems
 
-__all__ = ["MeshGeometry", "MeshCompartment", "MeshPatch", "DiffusionBoundary", "MeshROI"]
+__all__ = ["MeshGeometry", "MeshCompartment", "MeshPatch", "DiffusionBoundary", "SurfaceDiffusionBoundary",
+           "MeshROI"]
 
 
 def _indices(values, what: str, upper: int, kind: str) -> np.ndarray:
@@ -69,12 +70,17 @@ class MeshPatch:
 
 @dataclass
 class DiffusionBoundary:
-    """Faces between two compartments across which diffusion can be switched on."""
+    """Faces between two compartments across which diffusion can be switched on, per species.
+
+    Closed for every species (as in STEPS) except those listed in ``species``; open and close
+    it during a run with ``sim.set_diffusion_boundary_active(name, species, True|False)``.
+    """
 
     name: str
     tris: np.ndarray
     between: tuple[str, str]
     tri_tets: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int64))
+    species: tuple[str, ...] | None = None  # open from the start for these species
 
     @property
     def inner(self) -> str:
@@ -86,6 +92,34 @@ class DiffusionBoundary:
 
     def __repr__(self) -> str:
         return f"DiffusionBoundary({self.name!r}, {self.tris.size} tris, between={self.between})"
+
+
+@dataclass
+class SurfaceDiffusionBoundary:
+    """Edges between two patches across which surface diffusion can be switched on, per species.
+
+    Closed for every species except those listed in ``species`` (STEPS ``SDiffBoundary``).
+    """
+
+    name: str
+    between: tuple[str, str]
+    n_edges: int
+    species: tuple[str, ...] | None = None
+
+    def __repr__(self) -> str:
+        return f"SurfaceDiffusionBoundary({self.name!r}, {self.n_edges} edges, between={self.between})"
+
+
+def _species_names(species, what: str):
+    """``species=`` of a boundary as a tuple of names (``None`` stays ``None``)."""
+    if species is None:
+        return None
+    if isinstance(species, str) or not hasattr(species, "__iter__"):
+        species = [species]
+    names = tuple(str(s) for s in species)
+    if not all(names):
+        raise GeometryError(f"{what}: species= must name species, got {species!r}")
+    return names
 
 
 @dataclass
@@ -132,6 +166,7 @@ class MeshGeometry:
         self.compartments: dict[str, MeshCompartment] = {}
         self.patches: dict[str, MeshPatch] = {}
         self.diffusion_boundaries: dict[str, DiffusionBoundary] = {}
+        self.surface_diffusion_boundaries: dict[str, SurfaceDiffusionBoundary] = {}
         self.rois: dict[str, MeshROI] = {}
         self.tet_compartment = np.full(mesh.n_tets, -1, dtype=np.int64)  # index into compartments
         self.tri_patch = np.full(mesh.n_tris, -1, dtype=np.int64)  # index into patches
@@ -147,7 +182,8 @@ class MeshGeometry:
     def _check_name(self, name: str, what: str) -> None:
         if not isinstance(name, str) or not name:
             raise GeometryError(f"{what} name must be a non-empty string, got {name!r}")
-        used = {**self.compartments, **self.patches, **self.diffusion_boundaries, **self.rois}
+        used = {**self.compartments, **self.patches, **self.diffusion_boundaries,
+                **self.surface_diffusion_boundaries, **self.rois}
         if name in used:
             raise GeometryError(f"{what} {name!r}: the name is already used by {used[name]!r}")
 
@@ -284,10 +320,15 @@ class MeshGeometry:
         cb = self._comp(b, "membrane_tris_between")
         return self.mesh.faces_between(ca.tets, cb.tets)
 
-    def diffusion_boundary(self, name: str, between) -> DiffusionBoundary:
-        """Add a diffusion boundary on the faces shared by the two compartments ``between=(a, b)``."""
+    def diffusion_boundary(self, name: str, between, species=None) -> DiffusionBoundary:
+        """Add a diffusion boundary on the faces shared by the two compartments ``between=(a, b)``.
+
+        It is closed for every species unless listed in ``species`` (as in STEPS); change that
+        during a run with ``sim.set_diffusion_boundary_active(name, species, True|False)``.
+        """
         what = f"diffusion boundary {name!r}"
         self._check_name(name, "diffusion boundary")
+        species = _species_names(species, what)
         try:
             a, b = between
         except (TypeError, ValueError):
@@ -306,9 +347,45 @@ class MeshGeometry:
         tri_tets = np.stack(
             [np.where(first_in_a, ft[:, 0], ft[:, 1]), np.where(first_in_a, ft[:, 1], ft[:, 0])], 1
         )
-        db = DiffusionBoundary(name, ids, (ca.name, cb.name), tri_tets)
+        for other in self.diffusion_boundaries.values():
+            if set(other.between) == {ca.name, cb.name}:
+                raise GeometryError(f"{what}: {other.name!r} already joins {ca.name!r} and {cb.name!r}")
+        db = DiffusionBoundary(name, ids, (ca.name, cb.name), tri_tets, species)
         self.diffusion_boundaries[name] = db
         return db
+
+    def surface_diffusion_boundary(self, name: str, between, species=None) -> SurfaceDiffusionBoundary:
+        """Add a surface diffusion boundary on the edges shared by the patches ``between=(a, b)``.
+
+        Closed for every species unless listed in ``species`` (STEPS ``SDiffBoundary``).
+        """
+        what = f"surface diffusion boundary {name!r}"
+        self._check_name(name, "surface diffusion boundary")
+        species = _species_names(species, what)
+        try:
+            a, b = between
+        except (TypeError, ValueError):
+            raise GeometryError(f"{what}: between must be a pair of patch names, got {between!r}") from None
+        for patch in (a, b):
+            if patch not in self.patches:
+                hint = did_you_mean(str(patch), self.patches)
+                raise GeometryError(f"{what}: no patch named {patch!r}{hint}")
+        if a == b:
+            raise GeometryError(f"{what}: between names the same patch twice ({a!r})")
+        for other in self.surface_diffusion_boundaries.values():
+            if set(other.between) == {a, b}:
+                raise GeometryError(f"{what}: {other.name!r} already joins {a!r} and {b!r}")
+        pa, pb = self.patches[a].tris, self.patches[b].tris
+        union = np.concatenate([pa, pb])
+        neighbors, _lengths = self.mesh.tri_edge_neighbors(union)
+        has = neighbors >= 0
+        in_a = np.arange(len(union)) < len(pa)
+        n_edges = int((has & in_a[:, None] & ~in_a[np.where(has, neighbors, 0)]).sum())
+        if n_edges == 0:
+            raise GeometryError(f"{what}: patches {a!r} and {b!r} share no edge")
+        boundary = SurfaceDiffusionBoundary(name, (a, b), n_edges, species)
+        self.surface_diffusion_boundaries[name] = boundary
+        return boundary
 
     def roi(self, name: str, *, tets=None, tris=None, vertices=None) -> MeshROI:
         """Add a region of interest: exactly one of ``tets``, ``tris`` or ``vertices``."""

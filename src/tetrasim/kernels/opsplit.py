@@ -82,10 +82,12 @@ def _touch(pool, t, counts, occ_integral, occ_last, touched, touched_list, n_tou
 @njit(cache=True)
 def ssa_operator(h, seed, run, step, order, cluster_ptr, cluster_key, counts, clamped, rx_rate,
                  rx_reac_ptr, rx_reac_pool, rx_reac_count, rx_upd_ptr, rx_upd_pool, rx_upd_delta, propensity,
-                 occ_integral, occ_last, touched, touched_list, stream):
+                 occ_integral, occ_last, touched, touched_list, stream, extent_offset=-1):
     """Exact SSA of every cluster's reactions over [0, h]; returns (number of touched pools, events).
 
     Reaction arrays are in cluster order: cluster ``c`` owns processes cluster_ptr[c]..cluster_ptr[c+1]-1.
+    ``extent_offset`` >= 0 counts each firing of (cluster-ordered) process ``p`` in
+    ``counts[extent_offset + p]`` (reaction extents); -1 counts nothing.
     """
     n_touched = 0
     events = 0
@@ -122,6 +124,8 @@ def ssa_operator(h, seed, run, step, order, cluster_ptr, cluster_key, counts, cl
                         chosen = p
                         break
             events += 1
+            if extent_offset >= 0:
+                counts[extent_offset + chosen] += 1
             for e in range(rx_upd_ptr[chosen], rx_upd_ptr[chosen + 1]):
                 pool = rx_upd_pool[e]
                 if not clamped[pool]:
@@ -273,7 +277,7 @@ def clear_touched(touched, touched_list, n_touched):
 @njit(cache=True)
 def opsplit_steps(t, t_stop, tau, step, max_steps, seed, run, cluster_order, df_order, cluster_ptr, cluster_key, counts, clamped, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count, rx_upd_ptr,
                   rx_upd_pool, rx_upd_delta, df_pool, df_ptr, df_dest, df_rate, df_total, propensity, occ_integral,
-                  occ_last, touched, touched_list, incoming, stream, split_out, stats):
+                  occ_last, touched, touched_list, incoming, stream, split_out, stats, extent_offset=-1):
     """Take steps of length ≤ tau from t until t_stop exactly (or max_steps). Returns (t, step).
 
     ``stats`` accumulates [reaction events, diffusion jumps, steps].
@@ -288,7 +292,7 @@ def opsplit_steps(t, t_stop, tau, step, max_steps, seed, run, cluster_order, df_
         n_touched, events = ssa_operator(h, seed, run, step, cluster_order, cluster_ptr, cluster_key,
                                          counts, clamped, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count,
                                          rx_upd_ptr, rx_upd_pool, rx_upd_delta, propensity, occ_integral, occ_last,
-                                         touched, touched_list, stream)
+                                         touched, touched_list, stream, extent_offset)
         jumps = diffusion_operator(h, seed, run, step, df_order, df_pool, df_ptr, df_dest, df_rate, df_total,
                                    counts, clamped, occ_integral, touched, incoming, stream, split_out)
         clear_touched(touched, touched_list, n_touched)

@@ -159,29 +159,39 @@ def _write_samples(k, t_next, t_end, counts, record_times, record_pools, record_
 @njit(cache=True)
 def ssa_advance(counts, clamped, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count, rx_upd_ptr, rx_upd_pool,
                 rx_upd_delta, df_pool, df_ptr, df_dest, df_rate, df_total, dep_ptr, dep_proc, tree, state,
-                t_start, t_end, record_times, record_pools, record_columns, out, record_index, max_events):
+                t_start, t_end, record_times, record_pools, record_columns, out, record_index, max_events,
+                pending=None, extent_offset=-1):
     """Advance one run from ``t_start`` to ``t_end`` exactly.
 
     Adds ``counts[record_pools[j]]`` into ``out[k, record_columns[j]]`` for each ``record_times[k]`` in
     [t_start, t_end], starting at ``record_index``. Stops early after ``max_events`` events
     (so a caller can show progress). Returns (time reached, next record index, events fired,
-    finished). Stopping at any time is exact: the pending event is discarded and redrawn,
-    which the memoryless exponential waiting time allows.
+    finished).
+
+    ``pending`` (float64[1]) carries the next event across calls: NaN means "draw a waiting
+    time"; on return at ``t_end`` it holds the time of the event that was drawn but lies past
+    ``t_end``. A caller that changed nothing since passes it back, so ``run(a); run(b)`` fires
+    exactly the events of ``run(b)`` (bit for bit); a caller that changed counts, rates or
+    clamps sets it to NaN, and the waiting time is redrawn (exact too: it is memoryless).
+    ``extent_offset`` >= 0 counts each firing of reaction process ``p`` in
+    ``counts[extent_offset + p]`` (reaction extents); -1 (the default) counts nothing.
     """
+    if pending is None:
+        pending = np.full(1, np.nan)
     rx_dep_ptr, rx_dep_proc = reaction_dependents(len(rx_rate) + len(df_pool), rx_upd_ptr, rx_upd_pool,
                                                   dep_ptr, dep_proc)
     return ssa_advance_dependents(
         counts, clamped, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count, rx_upd_ptr, rx_upd_pool,
         rx_upd_delta, df_pool, df_ptr, df_dest, df_rate, df_total, dep_ptr, dep_proc, rx_dep_ptr, rx_dep_proc,
         tree, state, t_start, t_end, record_times, record_pools, record_columns, out, record_index,
-        max_events)
+        max_events, pending, extent_offset)
 
 
 @njit(cache=True)
 def ssa_advance_dependents(counts, clamped, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count, rx_upd_ptr,
                            rx_upd_pool, rx_upd_delta, df_pool, df_ptr, df_dest, df_rate, df_total, dep_ptr,
                            dep_proc, rx_dep_ptr, rx_dep_proc, tree, state, t_start, t_end, record_times,
-                           record_pools, record_columns, out, record_index, max_events):
+                           record_pools, record_columns, out, record_index, max_events, pending, extent_offset):
     """:func:`ssa_advance` with the per-reaction dependents (:func:`reaction_dependents`) precomputed."""
     size = len(tree) // 2
     n_rx = len(rx_rate)
@@ -194,13 +204,17 @@ def ssa_advance_dependents(counts, clamped, rx_rate, rx_reac_ptr, rx_reac_pool, 
         if events >= max_events:
             return t, k, events, False
         a0 = tree[1]
-        if a0 > 0.0:
+        if not math.isnan(pending[0]):  # the event drawn before the previous call stopped
+            t_next = pending[0]
+            pending[0] = math.nan
+        elif a0 > 0.0:
             t_next = t - math.log(uniform_open(state)) / a0
         else:
             t_next = math.inf
         if t_next >= next_check:  # a sample time or the end lies before the next event
             k = _write_samples(k, t_next, t_end, counts, record_times, record_pools, record_columns, out)
             if t_next > t_end:
+                pending[0] = t_next
                 return t_end, k, events, True
             next_check = min(record_times[k], t_end) if k < n_records else t_end
         t = t_next
@@ -212,6 +226,8 @@ def ssa_advance_dependents(counts, clamped, rx_rate, rx_reac_ptr, rx_reac_pool, 
             a0 = tree[1]
         events += 1
         if p < n_rx:
+            if extent_offset >= 0:
+                counts[extent_offset + p] += 1
             for e in range(rx_upd_ptr[p], rx_upd_ptr[p + 1]):
                 pool = rx_upd_pool[e]
                 if not clamped[pool]:

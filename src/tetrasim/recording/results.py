@@ -79,6 +79,7 @@ class Results:
     meta: dict = field(default_factory=dict)
     # False on MPI ranks other than 0: they hold the same results but only rank 0 writes files
     write_files: bool = field(default=True, repr=False, compare=False)
+    layout: object = None  # recording.xdmf.MeshLayout of a mesh simulation (for to_xdmf), else None
 
     def _get(self, key) -> RecordedSeries:
         name = getattr(key, "name", key)
@@ -138,8 +139,20 @@ class Results:
                 "model_hash": self.model_hash, "tetrasim_version": self.version, "runs": int(self.runs),
                 "schema_version": SCHEMA_VERSION}
 
-    def save(self, path) -> str:
-        """Write to HDF5 (``.h5``/``.hdf5``) atomically (temporary file + rename). Returns the path.
+    def to_xdmf(self, path) -> str:
+        """Per-element recordings as a ParaView time series: ``path`` (XDMF) + ``path + '.h5'``.
+
+        See :mod:`tetrasim.recording.xdmf`. Returns the XDMF path.
+        """
+        from .xdmf import write_xdmf
+
+        return write_xdmf(self, path)
+
+    def save(self, path, xdmf: bool = False) -> str:
+        """Write to HDF5 atomically (temporary file + rename). Returns the path.
+
+        ``xdmf=True`` also writes the per-element recordings for ParaView beside it
+        (``<stem>.xdmf`` and ``<stem>.xdmf.h5``, see :meth:`to_xdmf`).
 
         The folder must exist: a typo in a folder name should fail, not create a new folder.
         """
@@ -171,6 +184,10 @@ class Results:
                         g.create_dataset("elements", data=s.elements)
                     for attr in ("quantity", "species", "where", "unit"):
                         g.attrs[attr] = getattr(s, attr)
+                if self.layout is not None:
+                    from .xdmf import write_layout
+
+                    write_layout(f.create_group("mesh"), self.layout)
             umask = os.umask(0)
             os.umask(umask)
             os.chmod(tmp, 0o666 & ~umask)  # mkstemp's private mode must not survive the rename
@@ -181,6 +198,8 @@ class Results:
             if isinstance(error, OSError):
                 raise SimulationError(f"cannot save results to {path!r}: {error}") from None
             raise
+        if xdmf:
+            self.to_xdmf(os.path.splitext(path)[0] + ".xdmf")
         return path
 
 
@@ -212,8 +231,14 @@ def load_results(path) -> Results:
                     data=g["data"][()], elements=g["elements"][()] if "elements" in g else None)
             seed = int(f.attrs["seed"])
             meta = {k[5:]: f.attrs[k] for k in f.attrs if k.startswith("meta_")}
-            return Results(series, None if seed < 0 else seed, str(f.attrs["solver"]), str(f.attrs["model_hash"]),
-                           str(f.attrs["tetrasim_version"]), int(f.attrs["runs"]), meta)
+            layout = None
+            if "mesh" in f:
+                from .xdmf import read_layout
+
+                layout = read_layout(f["mesh"])
+            return Results(series, None if seed < 0 else seed, str(f.attrs["solver"]),
+                           str(f.attrs["model_hash"]), str(f.attrs["tetrasim_version"]), int(f.attrs["runs"]),
+                           meta, layout)
     except OSError as error:
         raise SimulationError(f"{path}: not a readable tetrasim HDF5 results file ({error})") from None
     except (KeyError, ValueError, TypeError) as error:

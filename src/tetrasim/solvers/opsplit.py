@@ -95,6 +95,7 @@ class OpSplitSolver(Solver):
         max_targets = int(np.diff(c.df_ptr).max()) if c.n_diffusions else 1
         self._split = np.zeros(max(max_targets, 1), dtype=np.int64)
         self.stats = np.zeros(3, dtype=np.int64)  # reaction events, diffusion jumps, steps
+        self.extent_offset = -1  # >= 0: count reaction firings in counts[extent_offset + local process]
         self.parameters_changed()
 
     def _local_reactions(self) -> None:
@@ -131,6 +132,20 @@ class OpSplitSolver(Solver):
     def new_runs(self, seed, n_runs):
         return [{"seed": int(seed), "run": r, "step": 0} for r in range(n_runs)]
 
+    def extent_positions(self, processes: np.ndarray) -> np.ndarray:
+        """Where the firings of compiled reaction ``processes`` are counted (cluster order)."""
+        position = np.empty(len(self.cluster_proc), np.int64)
+        position[self.cluster_proc] = np.arange(len(self.cluster_proc))
+        return position[processes]
+
+    def run_state_arrays(self, run_state) -> dict:
+        """What a checkpoint stores of one replicate: the Philox key (seed, run) and step counter."""
+        return {"key": np.array([run_state["seed"], run_state["run"], run_state["step"]], np.int64)}
+
+    def run_state_from_arrays(self, arrays) -> dict:
+        seed, run, step = (int(v) for v in arrays["key"])
+        return {"seed": seed, "run": run, "step": step}
+
     def bytes_per_pool(self) -> float:
         """Solver working memory per (element, species) pool, counts included."""
         per_pool = (self._occ_integral, self._occ_last, self._touched, self._touched_list, self._incoming)
@@ -147,7 +162,7 @@ class OpSplitSolver(Solver):
             self._reac_ptr, self._reac_pool, self._reac_count, self._upd_ptr, self._upd_pool, self._upd_delta,
             c.df_pool, c.df_ptr, c.df_dest, rt.df_rate, rt.df_total, self._propensity, self._occ_integral, self._occ_last,
             self._touched, self._touched_list, self._incoming, self._stream, self._split,
-            self.stats)
+            self.stats, self.extent_offset)
         run_state["step"] = step
         return t
 
@@ -168,7 +183,7 @@ class OpSplitSolver(Solver):
                 h, seed, run, step, self.cluster_order, self.cluster_ptr, self.cluster_key, counts, rt.clamped,
                 self._rate, self._reac_ptr, self._reac_pool, self._reac_count, self._upd_ptr, self._upd_pool,
                 self._upd_delta, self._propensity, self._occ_integral, self._occ_last, self._touched,
-                self._touched_list, self._stream)
+                self._touched_list, self._stream, self.extent_offset)
             middle = time.perf_counter()
             jumps = diffusion_operator(
                 h, seed, run, step, self.df_order, c.df_pool, c.df_ptr, c.df_dest, rt.df_rate, rt.df_total, counts,
