@@ -294,7 +294,7 @@ def small_network_tables(rx_reac_ptr, rx_reac_pool, rx_reac_count, rx_upd_ptr, r
 @njit(cache=True)
 def ssa_advance_small(counts, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count, form, first, second, upd_ptr,
                       upd_pool, upd_delta, dep_ptr, dep_proc, leaves, state, t_start, t_end, record_times,
-                      record_pools, record_columns, out, record_index, max_events):
+                      record_pools, record_columns, out, record_index, max_events, pending, extent_offset):
     """:func:`ssa_advance` for a small network of reactions only (no diffusion): Gillespie's
     direct method with a linear scan.
 
@@ -307,7 +307,7 @@ def ssa_advance_small(counts, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count,
     (one for the waiting time, one for the selection, in that order) and the propensities are
     the same numbers; the total and the cumulative sums are formed in a different order, so a
     trajectory equals the tree kernel's except where round-off in the last bit moves a waiting
-    time or a selection boundary.
+    time or a selection boundary. ``pending`` and ``extent_offset`` as in :func:`ssa_advance`.
     """
     n_rx = len(rx_rate)
     n_records = len(record_times)
@@ -321,13 +321,17 @@ def ssa_advance_small(counts, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count,
         a0 = 0.0
         for q in range(n_rx):
             a0 += leaves[q]
-        if a0 > 0.0:
+        if not math.isnan(pending[0]):  # the event drawn before the previous call stopped
+            t_next = pending[0]
+            pending[0] = math.nan
+        elif a0 > 0.0:
             t_next = t - math.log(uniform_open(state)) / a0
         else:
             t_next = math.inf
         if t_next >= next_check:
             k = _write_samples(k, t_next, t_end, counts, record_times, record_pools, record_columns, out)
             if t_next > t_end:
+                pending[0] = t_next
                 return t_end, k, events, True
             next_check = min(record_times[k], t_end) if k < n_records else t_end
         t = t_next
@@ -339,6 +343,8 @@ def ssa_advance_small(counts, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count,
         while leaves[p] <= 0.0:  # round-off ran past the last positive leaf: take that one
             p -= 1
         events += 1
+        if extent_offset >= 0:
+            counts[extent_offset + p] += 1
         for e in range(upd_ptr[p], upd_ptr[p + 1]):
             counts[upd_pool[e]] += upd_delta[e]
         for e in range(dep_ptr[p], dep_ptr[p + 1]):

@@ -111,7 +111,6 @@ class SSASolver(Solver):
                 return
             t = t_reached
 
-
     def _advance_small(self, run_state, counts, leaves, t_start, t_end, record_times, record_pools,
                        record_columns, out, progress):
         """A few reactions and no diffusion: the linear-scan direct method (kernels/ssa.py)."""
@@ -123,8 +122,8 @@ class SSASolver(Solver):
         while True:
             t, k, events, finished = ssa_advance_small(
                 counts, rt.rx_rate, c.rx_reac_ptr, c.rx_reac_pool, c.rx_reac_count, *tables, dep_ptr,
-                dep_proc, leaves, run_state, t, float(t_end), record_times, record_pools, record_columns, out,
-                k, _CHUNK_EVENTS)
+                dep_proc, leaves, run_state.rng, t, float(t_end), record_times, record_pools, record_columns,
+                out, k, _CHUNK_EVENTS, run_state.pending, self.extent_offset)
             self.events += events
             if progress is not None:
                 progress(t)
