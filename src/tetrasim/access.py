@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .diffusion_control import refresh_diffusion_rates
+from .arguments import check_keywords
 from .errors import SimulationError
 from .recording.extent import extent_columns, reaction_processes, track_extents
 from .recording.probes import resolve_where
@@ -18,6 +19,7 @@ from .recording.probes import resolve_where
 __all__ = ["DataAccessMixin"]
 
 
+@check_keywords
 class DataAccessMixin:
     """Methods mixed into :class:`~tetrasim.Simulation` (they use its state and helpers)."""
 
@@ -31,7 +33,7 @@ class DataAccessMixin:
         """Count reaction firings from now on, for :meth:`get_extent` without a recorder."""
         track_extents(self)
 
-    def get_extent(self, where, reaction, per_element: bool = False, keep_runs=None):
+    def get_extent(self, where, reaction, per_element: bool = False, *, keep_runs=None):
         """Firings of ``reaction`` (``"R#back"``: backward direction) in ``where`` since time 0.
 
         Needs a ``ts.Extent`` recorder or :meth:`track_extents` before the first run.
@@ -51,7 +53,7 @@ class DataAccessMixin:
                 self._states[:, offset:] = 0
 
     # ------------------------------------------------------------------ propensities, clamps
-    def get_propensity(self, where, reaction, per_element: bool = False, keep_runs=None):
+    def get_propensity(self, where, reaction, per_element: bool = False, *, keep_runs=None):
         """Propensity (events/s) of ``reaction`` in ``where`` at the current state.
 
         Stochastic solvers: c · falling factorials of the counts (what the SSA draws from);

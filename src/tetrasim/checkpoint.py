@@ -32,6 +32,7 @@ import tempfile
 
 import numpy as np
 
+from .arguments import check_keywords
 from .errors import CheckpointError, SimulationError, TetrasimError
 from .units import to_si
 
@@ -331,6 +332,7 @@ class AutoCheckpoint:
             self.busy = False
 
 
+@check_keywords
 class CheckpointMixin:
     """Checkpoint methods mixed into :class:`~tetrasim.Simulation`."""
 

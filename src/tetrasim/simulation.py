@@ -305,7 +305,7 @@ class Simulation(DataAccessMixin, CheckpointMixin):
         if integer and np.any(values > 2**62):
             raise SimulationError(f"count of {species!r} is too large for a stochastic solver")
 
-    def get_count(self, where, species, per_element: bool = False, keep_runs=None):
+    def get_count(self, where, species, per_element: bool = False, *, keep_runs=None):
         """Molecules of ``species`` in ``where`` (per replicate when runs > 1, or always with ``keep_runs=True``)."""
         per_element = flag(per_element, "get_count(per_element=...)", SimulationError)
         _, pools, _ = self._select(where, species)
@@ -341,7 +341,7 @@ class Simulation(DataAccessMixin, CheckpointMixin):
             total = round(total)
         self.set_count(where, species, total)
 
-    def get_conc(self, where, species, per_element: bool = False, keep_runs=None):
+    def get_conc(self, where, species, per_element: bool = False, *, keep_runs=None):
         """Concentration of ``species`` in ``where``: M in a compartment, mol/m² on a patch (``keep_runs`` as in
         :meth:`get_count`)."""
         per_element = flag(per_element, "get_conc(per_element=...)", SimulationError)

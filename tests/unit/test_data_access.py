@@ -22,9 +22,9 @@ H = 0.3e-6
 def decay_mesh(solver, seed=4):
     mesh = grid_mesh(2, 1, 1, H)
     model = ts.Model()
-    model.species("A", "B")
+    model.species("A", "B", "C")
     v = model.volume_system("v")
-    v.reaction("A -> B", kf=20.0, name="decay")
+    v.reaction("A -> C", kf=20.0, name="decay")
     v.reaction("B <-> A", kf=5.0, kb=1.0, name="swap")
     geom = ts.MeshGeometry(mesh)
     geom.compartment("c", systems=["v"])
@@ -37,7 +37,7 @@ def decay_mesh(solver, seed=4):
 def test_extents_balance_the_counts_per_element(solver):
     """No diffusion: per tet, A0 - A = decay - swap(fwd B->A) + swap#back(A->B) ... exactly.
 
-    B -> A (swap) adds an A, A -> B (decay and swap#back) remove one; so per tet
+    B -> A (swap) adds an A, A -> C (decay) and A -> B (swap#back) remove one; so per tet
     A0 - A = decay + swap#back - swap. Fails if any kernel drops or double counts a firing.
     """
     sim, mesh = decay_mesh(solver)

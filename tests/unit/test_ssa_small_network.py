@@ -48,7 +48,7 @@ def tree_kernel_run(sim, counts, t_end, record_times, seed_state):
         counts, rt.clamped, rt.rx_rate, c.rx_reac_ptr, c.rx_reac_pool, c.rx_reac_count, c.rx_upd_ptr,
         c.rx_upd_pool, c.rx_upd_delta, c.df_pool, c.df_ptr, c.df_dest, rt.df_rate, rt.df_total, c.dep_ptr,
         c.dep_proc, solver._rx_dep_ptr, solver._rx_dep_proc, tree, seed_state, 0.0, t_end, record_times,
-        pools, pools, out, 0, 10**12)
+        pools, pools, out, 0, 10**12, np.full(1, np.nan), -1)
     assert finished
     return events, out
 
@@ -69,7 +69,8 @@ def test_small_network_kernel_matches_tree_kernel_event_for_event(seed, clamp):
     res = sim.run(t_end)
     events = sim.solver.events
     assert events > 50_000  # enough events for a wrong form to show
-    state = sim.solver.new_runs(seed, 1)[0].copy()
+    run_state = sim.solver.new_runs(seed, 1)[0]
+    state = getattr(run_state, "rng", run_state).copy()
     counts = start.copy()
     times = res.times_of(recs[0])
     tree_events, samples = tree_kernel_run(sim, counts, t_end, times, state)
