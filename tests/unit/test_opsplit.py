@@ -252,17 +252,13 @@ def test_tau_change_mid_run_takes_effect():
     assert sim.solver.stats[2] - steps == 20
 
 
-def expected_steps(stops, tau):
-    """Steps of length tau between consecutive stop times, the last of each interval shortened."""
+def expected_steps(stop, tau):
+    """Whole steps of length tau from 0 up to ``stop``: a stop inside a step is reached on a branch
+    (a copy of the state advanced by the remainder) that the trajectory does not take."""
     steps, t = 0, 0.0
-    for stop in stops:
-        while t < stop:
-            h = stop - t
-            if h > tau * (1 + 1e-12):
-                t += tau
-            else:
-                t = stop
-            steps += 1
+    while stop - t >= tau * (1 - 1e-12):
+        t += tau
+        steps += 1
     return steps
 
 
@@ -275,7 +271,7 @@ def test_record_times_do_not_cut_steps():
     res = sim.run(0.05)
     times = res.times_of(rec)
     np.testing.assert_array_equal(times, np.arange(len(times)) * every)
-    assert sim.solver.stats[2] == expected_steps([0.05], tau)
+    assert sim.solver.stats[2] == expected_steps(0.05, tau)
     assert sim.time == 0.05
 
 
@@ -310,46 +306,46 @@ def test_a_sample_is_the_state_a_run_stopped_there_would_have():
         stopped = full_sim(seed=5)
         stopped.run(k * every)
         np.testing.assert_array_equal(samples[k], stopped.get_count("cyto", "A", per_element=True))
-    assert sim.solver.stats[2] == expected_steps([12 * tau], tau)  # branches are not counted as steps
+    assert sim.solver.stats[2] == expected_steps(12 * tau, tau)  # branches are not counted as steps
 
 
 def test_continuation_equals_single_run_on_the_step_grid():
-    """The RNG keys on the step counter, so ``run(a); run(b)`` equals ``run(b)`` exactly when both
-    take the same steps: i.e. when ``a`` is a point of the single run's step grid (a multiple of τ).
+    """``run(a); run(b)`` equals ``run(b)`` exactly, wherever ``a`` falls.
 
-    Without that, the continuation takes a shortened step ending at ``a``: a different step
-    grid, hence a different (equally valid) trajectory -- documented in docs/concepts/opsplit.md.
+    The RNG keys on the step counter and the grid runs from the first call; a stop inside a step
+    is reached on a branch and the next call resumes from the step's start (nothing changed in
+    between), so both take the same steps. Before this, a stop off the grid took a shortened
+    step: a different (equally valid) trajectory.
     """
     every = 0.0625
     tau = full_sim().solver.tau
-    a = 37 * tau
 
-    def one(split):
+    def one(a):
         sim = full_sim(seed=21)
         recs = record_everything(sim, every=every)
-        if split:
+        if a is not None:
             sim.run(a, runs=2)
-        res = sim.run(0.5, runs=None if split else 2)
-        return [res[r] for r in recs], int(sim.solver.stats[2])
+        res = sim.run(0.5, runs=None if a is not None else 2)
+        return [res[r] for r in recs], int(sim.solver.stats[2]), sim._states.copy()
 
-    single, steps_single = one(False)
-    split, steps_split = one(True)
-    assert steps_single == steps_split
-    for x, y in zip(single, split, strict=True):
-        np.testing.assert_array_equal(x, y)
+    single, steps_single, state_single = one(None)
+    for a in (37 * tau, 0.1875, 37.5 * tau):  # on the grid, on a record time, inside a step
+        split, steps_split, state_split = one(a)
+        assert steps_single == steps_split == 2 * expected_steps(0.5, tau)  # two replicates
+        for x, y in zip(single, split, strict=True):
+            np.testing.assert_array_equal(x, y)
+        np.testing.assert_array_equal(state_single, state_split)
 
-    # no record time at 0.1875: one more (shortened) step, a different trajectory
-    def coarse(split):
-        sim = full_sim(seed=21)
-        rec = sim.record(ts.Count("A", where="cyto"), every=0.5)
-        if split:
-            sim.run(0.1875)
-        return sim.run(0.5)[rec], int(sim.solver.stats[2])
 
-    (_, n_plain), (_, n_split) = coarse(False), coarse(True)
-    tau = full_sim().solver.tau
-    assert n_plain == expected_steps([0.5], tau)
-    assert n_split == expected_steps([0.1875, 0.5], tau)
+def test_a_change_at_the_stop_starts_a_new_grid():
+    """A setter between two calls voids the pending step: the run continues from the state as set."""
+    sim = full_sim(seed=3)
+    tau = sim.solver.tau
+    sim.run(10.5 * tau)
+    sim.set_count("cyto", "A", 0)
+    sim.run(20 * tau)
+    # 10 whole steps, then a new grid from 10.5 tau: 9 more (an unchanged run takes 20)
+    assert sim.solver.stats[2] == expected_steps(10.5 * tau, tau) + expected_steps(9.5 * tau, tau) == 19
 
 
 # ---------------------------------------------------------------------------- data access

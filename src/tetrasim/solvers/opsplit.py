@@ -61,6 +61,7 @@ class OpSplitSolver(Solver):
     def __init__(self, compiled, runtime, dt: float | None = None, order_seed: int | None = None,
                  profile: bool = False, **options):
         super().__init__(compiled, runtime, **options)
+        self.generation = 0  # parameter changes so far: a step left pending before one is void
         # profile=True steps from Python and times each operator (slower; for benchmarks)
         self.profile = flag(profile, "opsplit option profile", SimulationError)
         if order_seed is not None:
@@ -120,6 +121,7 @@ class OpSplitSolver(Solver):
         return self._tau
 
     def parameters_changed(self) -> None:
+        self.generation = getattr(self, "generation", 0) + 1
         if self._rate_view is not None:
             self._rate[:] = self.runtime.rx_rate[self._rate_view]
         total = self.runtime.df_total
@@ -139,12 +141,22 @@ class OpSplitSolver(Solver):
         return position[processes]
 
     def run_state_arrays(self, run_state) -> dict:
-        """What a checkpoint stores of one replicate: the Philox key (seed, run) and step counter."""
-        return {"key": np.array([run_state["seed"], run_state["run"], run_state["step"]], np.int64)}
+        """What a checkpoint stores of one replicate: the Philox key (seed, run), the step counter and,
+        when the last run stopped inside a step, the state at that step's start (see :meth:`advance`)."""
+        arrays = {"key": np.array([run_state["seed"], run_state["run"], run_state["step"]], np.int64)}
+        grid = run_state.get("grid")
+        if grid is not None and grid[3] == self.generation:
+            arrays["grid_times"] = np.array([grid[0], grid[1]], np.float64)
+            arrays["grid_counts"] = grid[2]
+        return arrays
 
     def run_state_from_arrays(self, arrays) -> dict:
         seed, run, step = (int(v) for v in arrays["key"])
-        return {"seed": seed, "run": run, "step": step}
+        state = {"seed": seed, "run": run, "step": step}
+        if "grid_times" in arrays:
+            t_grid, t_end = (float(v) for v in arrays["grid_times"])
+            state["grid"] = (t_grid, t_end, np.array(arrays["grid_counts"]), self.generation)
+        return state
 
     def bytes_per_pool(self) -> float:
         """Solver working memory per (element, species) pool, counts included."""
@@ -223,6 +235,14 @@ class OpSplitSolver(Solver):
         adding or removing a recorder leaves the trajectory of a seed unchanged.
         """
         t = float(t_start)
+        # Continuation: when the previous call stopped inside a step, the trajectory's own state
+        # is the one at that step's start (kept as run_state["grid"]) and ``counts`` holds the
+        # stopped-at state on a branch. If nothing changed since, resume from the grid point, so
+        # run(a); run(b) takes exactly the steps of run(b); otherwise a new grid starts here.
+        grid = run_state.pop("grid", None)
+        if grid is not None and grid[3] == self.generation and grid[1] == t and grid[2].shape == counts.shape:
+            t = grid[0]
+            counts[:] = grid[2]
         k = 0
         n_records = len(record_times)
         eps = 1e-12 * max(1.0, abs(t_end))
@@ -233,6 +253,18 @@ class OpSplitSolver(Solver):
                 k += 1
             if t >= t_end:
                 return
+            if np.isfinite(tau) and t_end - t < tau * (1.0 - 1e-12):  # the end lies inside a step: a branch
+                branch = self._branch_state(run_state, counts, t, float(t_end))
+                run_state["grid"] = (t, float(t_end), counts.copy(), self.generation)
+                while k < n_records and record_times[k] < t_end - eps:
+                    sample = self._branch_state(run_state, counts, t, float(record_times[k]))
+                    np.add.at(out[k], record_columns, sample[record_pools])
+                    k += 1
+                counts[:] = branch
+                while k < n_records:
+                    np.add.at(out[k], record_columns, counts[record_pools])
+                    k += 1
+                return
             # end of the next step, by the rule of opsplit_steps (the last step is cut at t_end)
             next_end = t_end if t_end - t <= tau * (1.0 + 1e-12) else t + tau
             while k < n_records and record_times[k] < next_end - eps:
@@ -242,6 +274,8 @@ class OpSplitSolver(Solver):
             steps = _STEPS_PER_CHUNK
             if k < n_records and np.isfinite(tau):  # whole steps that end at or before the next record
                 steps = min(steps, max(1, int(np.floor((record_times[k] - t) / tau + 1e-9))))
+            if np.isfinite(tau):  # whole steps only: a step that would pass t_end is taken on a branch above
+                steps = min(steps, max(1, int(np.floor((t_end - t) / tau * (1.0 + 1e-12)))))
             t = self._steps(run_state, counts, t, t_end, steps)
             if progress is not None:
                 progress(t)
