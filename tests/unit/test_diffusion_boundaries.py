@@ -83,7 +83,8 @@ def test_switch_during_the_run(solver):
     sim, _, _, _ = volume_setup(solver=solver)
     sim.set_count("left", "A", 400)
     sim.run(0.5)
-    assert sim.get_count("right", "A") == 0
+    # closed: nothing crosses (exactly for the stochastic solvers; the ode's Krylov solution to round-off)
+    assert abs(sim.get_count("right", "A")) <= (0 if solver != "ode" else 1e-12 * 400)
     sim.set_diffusion_boundary_active("wall", "A", True)
     assert sim.get_diffusion_boundary_active("wall", "A")
     assert not sim.get_diffusion_boundary_active("wall", "B")

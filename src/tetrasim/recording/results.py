@@ -238,7 +238,7 @@ def load_results(path) -> Results:
                 layout = read_layout(f["mesh"])
             return Results(series, None if seed < 0 else seed, str(f.attrs["solver"]),
                            str(f.attrs["model_hash"]), str(f.attrs["tetrasim_version"]), int(f.attrs["runs"]),
-                           meta, layout)
+                           meta, layout=layout)
     except OSError as error:
         raise SimulationError(f"{path}: not a readable tetrasim HDF5 results file ({error})") from None
     except (KeyError, ValueError, TypeError) as error:
