@@ -325,6 +325,11 @@ class ODESolver(Solver):
         scale = abs(matrix).T @ np.ones(n) + 1e-300
         conserved = [v for v in candidates if np.any(v) and np.all(np.abs(matrix.T @ v) <= 1e-12 * scale)
                      and abs(source @ v) <= 1e-12 * abs(source).sum()]
+        # only totals whose uniform-concentration state is stationary (A e = 0): the Krylov
+        # sequence is then unchanged by having e in the basis (R e = e). A conserved catalyst
+        # that feeds another species (A -> A + X) is not, and is left to the error control.
+        row_scale = abs(matrix) @ weights + 1e-300
+        conserved = [v for v in conserved if np.all(np.abs(matrix @ (v * weights)) <= 1e-12 * row_scale)]
         return LinearOperator(matrix, source, weights, conserved)
 
     def _exponential_for(self, clamped, gamma):
