@@ -35,9 +35,9 @@ def make_mesh(n_tets: int) -> Path:
     sys.path.insert(0, str(ROOT / "src"))
     from tetrasim.geometry import shapes
 
-    # a regular-ish Delaunay mesh has ~4.5 tets per (size^3): choose size for the target count
+    # the structured box has 6 tets per cubic cell of edge size: choose size for the target count
     side = 10e-6
-    size = side * (4.5 / n_tets) ** (1 / 3)
+    size = side * (6 / n_tets) ** (1 / 3)
     t = time.perf_counter()
     mesh = shapes.box(side, side, side, size=size, cache=False)
     print(f"generated {mesh.n_tets:,} tets in {time.perf_counter() - t:.1f} s", file=sys.stderr)

@@ -5,9 +5,10 @@ Every mesh comes from a fixed gmsh seed, so the same call gives the same mesh ev
 The cache lives in ``$TETRASIM_CACHE`` (or ``<repo>/.cache``) under ``validation-meshes/``
 and is keyed by the generator parameters; a damaged file is rebuilt.
 
-Note: ``shapes`` refines curved surfaces to 16 elements per turn, which sets a floor on the
-tet count of small curved shapes (the 1 µm sphere has 501 tets whatever ``size`` is asked
-for, the 2 µm cylinder ~2,800). The cases below use the counts that floor allows.
+Note: the curved cases pass ``curvature=16`` (16 elements per turn), the rule ``shapes`` applied
+always before ``size`` took precedence; it sets a floor on the tet count of small curved shapes
+(the 1 µm sphere has ~500-650 tets whatever ``size`` is asked for), and the cases below were
+sized with it.
 """
 
 from __future__ import annotations
@@ -29,17 +30,17 @@ SEED = 20240601
 #: name -> (generator, positional args in metres, keyword args)
 SPECS: dict[str, tuple[str, tuple, dict]] = {
     # well-mixed kinetics on a mesh: sphere of radius 1 µm (501 tets, see the module note)
-    "sphere_r1": ("sphere", (1e-6,), {"size": 0.7e-6}),
+    "sphere_r1": ("sphere", (1e-6,), {"size": 0.7e-6, "curvature": 16}),
     # unbounded 3-D point source: sphere of radius 10 µm, ~30k tets (31,745)
-    "sphere_r10": ("sphere", (10e-6,), {"size": 0.85e-6}),
+    "sphere_r10": ("sphere", (10e-6,), {"size": 0.85e-6, "curvature": 16}),
     # 2-D point source: disc of radius 10 µm, height 1 µm (patch = top face)
-    "disc_r10": ("cylinder", (10e-6, 1e-6), {"size": 0.8e-6}),
+    "disc_r10": ("cylinder", (10e-6, 1e-6), {"size": 0.8e-6, "curvature": 16}),
     # bounded 1-D diffusion: cylinder diameter 2 µm, length 10 µm
-    "cylinder_d2": ("cylinder", (1e-6, 10e-6), {"size": 0.6e-6}),
+    "cylinder_d2": ("cylinder", (1e-6, 10e-6), {"size": 0.6e-6, "curvature": 16}),
     # clamped / constant-flux source: cylinder diameter 0.4 µm, length 10 µm (~13k tets)
-    "cylinder_d04": ("cylinder", (0.2e-6, 10e-6), {"size": 0.1e-6}),
+    "cylinder_d04": ("cylinder", (0.2e-6, 10e-6), {"size": 0.1e-6, "curvature": 16}),
     # a coarser version of the thin cylinder for the fast flux case
-    "cylinder_d04_coarse": ("cylinder", (0.2e-6, 10e-6), {"size": 0.2e-6}),
+    "cylinder_d04_coarse": ("cylinder", (0.2e-6, 10e-6), {"size": 0.2e-6, "curvature": 16}),
 }
 
 

@@ -84,3 +84,95 @@ def test_bad_parameters():
         shapes.box(-1, 1, 1)
     with pytest.raises(GeometryError, match="huge mesh"):
         shapes.box(1e-6, 1e-6, 1e-6, size=1e-11)
+
+
+# ---------------------------------------------------------------------------- size, quality, accuracy
+def test_size_is_honoured_on_curved_shapes():
+    """Issue 10.6: sphere(1 um) gave 679 tets for every size; size now sets it unless curvature= is given."""
+    counts = []
+    for size in (0.35e-6, 0.5e-6, 0.7e-6):
+        m = shapes.sphere(1e-6, size=size, cache=False)
+        counts.append(m.n_tets)
+        assert 0.6 * size < np.median(m.edge_lengths()) < 1.4 * size
+    assert counts[0] > 1.5 * counts[1] > 2.25 * counts[2]  # ~ size^-3 (x2.9 per step), well above flat
+    thin = [shapes.cylinder(0.5e-6, 2e-6, size=s, cache=False).n_tets for s in (0.15e-6, 0.3e-6)]
+    assert thin[0] > 4 * thin[1]
+    # with a curvature rule, coarse sizes no longer matter: 16 elements per turn set the mesh
+    fine = [shapes.sphere(1e-6, size=s, curvature=16, cache=False).n_tets for s in (0.5e-6, 0.7e-6)]
+    assert fine[0] == fine[1] > counts[1]
+    with pytest.raises(GeometryError, match="curvature"):
+        shapes.sphere(1e-6, curvature=2.5)
+
+
+def test_structured_box_is_mirror_symmetric_across_every_face():
+    """Neighbouring barycentres are joined normal to the shared face (what makes the diffusion exact)."""
+    m = shapes.box(1e-6, 1e-6, 2e-6, size=0.25e-6)
+    assert m.n_tets == 6 * 4 * 4 * 8
+    inner = np.flatnonzero(m.face_tets[:, 1] >= 0)
+    joint = m.tet_barycenters[m.face_tets[inner, 1]] - m.tet_barycenters[m.face_tets[inner, 0]]
+    joint /= np.linalg.norm(joint, axis=1, keepdims=True)
+    np.testing.assert_allclose(np.abs(np.einsum("ij,ij->i", joint, m.tri_normals[inner])), 1.0, atol=1e-12)
+    loose = shapes.box(1e-6, 1e-6, 2e-6, size=0.25e-6, structured=False, cache=False)
+    assert loose.total_volume == pytest.approx(2e-18, rel=1e-9)
+
+
+def test_dihedral_angles_and_report():
+    from tetrasim.geometry import TetMesh
+    from tetrasim.geometry.accuracy import dihedral_angles, quality_report
+
+    regular = TetMesh([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]], [[0, 1, 2, 3]], validate=False)
+    np.testing.assert_allclose(dihedral_angles(regular), math.degrees(math.acos(1 / 3)), rtol=1e-12)
+    corner = TetMesh([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], [[0, 1, 2, 3]], validate=False)
+    np.testing.assert_allclose(dihedral_angles(corner)[0, :3], 90.0)  # the edges at the right corner
+    report = quality_report(shapes.box(1e-6, 1e-6, 1e-6, size=0.5e-6))
+    assert report["step_ratio"] == pytest.approx(1.0) and report["dihedral_min"] == pytest.approx(45.0)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_branchlets_have_no_slivers(k):
+    """Issue 13.2: slivers (2,400 nm^3 beside a median 73,000) made opsplit's step ~20x shorter than
+    the median tet's. Now the step is within 4x of it, no dihedral angle is under 10 degrees and
+    no tet is 10x smaller than the median."""
+    from tetrasim.geometry.accuracy import quality_report
+
+    report = quality_report(shapes.branchlet(d_shaft=D0 / k))
+    assert report["step_ratio"] > 0.25
+    assert report["dihedral_min"] > 10.0
+    assert report["volume_min"] > report["volume_median"] / 10
+
+
+def _d_ratio(kind):
+    from tetrasim.geometry.accuracy import effective_diffusion_ratio, exact_slowest_rate
+
+    if kind == "box":
+        mesh = shapes.box(1e-6, 1e-6, 4e-6)
+        rate, modes = exact_slowest_rate("box", lengths=(1e-6, 1e-6, 4e-6))
+    elif kind == "cylinder":
+        mesh = shapes.cylinder(0.5e-6, 4e-6)
+        rate, modes = exact_slowest_rate("cylinder", radius=0.5e-6, length=4e-6)
+    else:
+        mesh = shapes.sphere(1e-6)
+        radius = (3 * mesh.total_volume / (4 * math.pi)) ** (1 / 3)  # the inscribed polyhedron is smaller
+        rate, modes = exact_slowest_rate("sphere", radius=radius)
+    return effective_diffusion_ratio(mesh, rate, modes)
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "box",
+        "sphere",
+        pytest.param(
+            "cylinder",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="finding: the Netgen-optimised unstructured cylinder still gives D_eff/D = 0.956 "
+                "(docs/mesh.md); mesh quality alone does not reach 3 % there",
+            ),
+        ),
+    ],
+)
+def test_default_meshes_diffuse_at_the_set_coefficient(kind):
+    """Issue 10.7: |D_eff/D - 1| <= 3 % on the default meshes, from the slowest decay rate of the
+    solvers' diffusion operator against the exact Neumann rate of the shape (no sampling)."""
+    assert _d_ratio(kind) == pytest.approx(1.0, abs=0.03)

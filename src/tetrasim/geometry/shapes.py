@@ -32,7 +32,7 @@ from .mesh import TetMesh
 
 __all__ = ["box", "cylinder", "sphere", "branchlet", "branchlet_volume", "cache_dir", "GMSH_INSTALL_HINT"]
 
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2  # 2: Netgen optimisation, size wins over curvature, structured box
 _LOCK = threading.Lock()
 _UNIT = 1e-6  # gmsh model unit in metres (see _gmsh_session)
 GMSH_INSTALL_HINT = (
@@ -58,11 +58,16 @@ def _import_gmsh():
 
 
 @contextlib.contextmanager
-def _gmsh_session(size: float, seed: int, size_min: float | None = None, curvature: int = 0):
+def _gmsh_session(
+    size: float, seed: int, size_min: float | None = None, curvature: int | None = None, optimize: bool = True
+):
     """Initialise gmsh for one model; lengths given to gmsh are in units of :data:`_UNIT` metres.
 
     OpenCASCADE's tolerance (1e-7 model units) would swallow sub-micrometre features given in
     metres, so geometry is built in micrometres and scaled back in :func:`_extract`.
+    ``curvature`` (elements per 2*pi of curved surfaces, ``None``: off) refines below ``size``;
+    ``optimize`` runs gmsh's Netgen optimiser after the Delaunay mesher, which removes most
+    slivers (the minimum dihedral angle of a default branchlet goes from 2 to 13 degrees).
     """
     gmsh = _import_gmsh()
     size, size_min = size / _UNIT, (size_min / _UNIT if size_min is not None else None)
@@ -83,7 +88,11 @@ def _gmsh_session(size: float, seed: int, size_min: float | None = None, curvatu
             opt("Mesh.Algorithm3D", 1)
             opt("Mesh.MeshSizeMax", size)
             opt("Mesh.MeshSizeMin", size_min if size_min is not None else size / 10)
-            opt("Mesh.MeshSizeFromCurvature", curvature)
+            opt("Mesh.MeshSizeFromCurvature", int(curvature) if curvature else 0)
+            # without a curvature rule, size alone sets the mesh: gmsh would otherwise carry the
+            # fine spacing of short boundary curves (a sphere's seam) into the surfaces and volume
+            opt("Mesh.MeshSizeExtendFromBoundary", 1 if curvature else 0)
+            opt("Mesh.OptimizeNetgen", 1 if optimize else 0)
             opt("Mesh.ElementOrder", 1)
             gmsh.model.add("tetrasim")
             yield gmsh
@@ -161,40 +170,149 @@ def _check_size(size, *lengths) -> float:
 
 @checked_keywords
 def box(
-    lx: float, ly: float, lz: float, size: float | None = None, seed: int = 0, *, cache: bool = True
+    lx: float,
+    ly: float,
+    lz: float,
+    size: float | None = None,
+    seed: int = 0,
+    *,
+    structured: bool = True,
+    optimize: bool = True,
+    cache: bool = True,
 ) -> TetMesh:
     """Tet mesh of the box ``[0, lx] x [0, ly] x [0, lz]`` (metres), target edge ``size``.
+
+    Parameters
+    ----------
+    lx, ly, lz : float
+        Side lengths in metres.
+    size : float, optional
+        Target edge length (default ``min(lx, ly, lz) / 5``).
+    seed : int
+        Gmsh's random seed (unstructured meshes only).
+    structured : bool
+        ``True`` (default): ``round(l / size)`` cells along each side (near-cubes of edge about
+        ``size``), each cut into 6 tets around a diagonal, the cut mirrored from cell to cell so
+        that the two tets of every interior face are mirror images across it. The barycentre
+        diffusion formula is then exact for linear profiles (effective D = D on cubic cells).
+        ``False``: gmsh's unstructured Delaunay mesh.
+    optimize : bool
+        Unstructured meshes only: run gmsh's Netgen optimiser (see :func:`sphere`).
+    cache : bool
+        Reuse (and store) the mesh in :func:`cache_dir`.
 
     Examples
     --------
     >>> from tetrasim.geometry import shapes
     >>> mesh = shapes.box(1e-6, 1e-6, 2e-6, size=0.5e-6)
-    >>> round(mesh.total_volume * 1e18, 6)
-    2.0
+    >>> round(mesh.total_volume * 1e18, 6), mesh.n_tets
+    (2.0, 96)
     """
     lx, ly, lz = (_positive(n, v) for n, v in (("lx", lx), ("ly", ly), ("lz", lz)))
     size = _check_size(size if size is not None else min(lx, ly, lz) / 5, lx, ly, lz)
+    source = f"shapes.box({lx:g}, {ly:g}, {lz:g}, size={size:g})"
+    if structured:
+        return _mirrored_kuhn_box((lx, ly, lz), size, source)
 
     def build():
-        with _gmsh_session(size, seed, size_min=size / 2) as gmsh:
+        with _gmsh_session(size, seed, size_min=size / 2, optimize=optimize) as gmsh:
             v = gmsh.model.occ.addBox(0, 0, 0, lx / _UNIT, ly / _UNIT, lz / _UNIT)
             gmsh.model.occ.synchronize()
             gmsh.model.mesh.generate(3)
-            return _extract(gmsh, {"box": [v]}, f"shapes.box({lx:g}, {ly:g}, {lz:g}, size={size:g})")
+            return _extract(gmsh, {"box": [v]}, source)
 
-    return _cached("box", {"lx": lx, "ly": ly, "lz": lz, "size": size, "seed": seed}, build, cache)
+    params = {"lx": lx, "ly": ly, "lz": lz, "size": size, "seed": seed, "optimize": bool(optimize)}
+    return _cached("box", params, build, cache)
+
+
+def _near_cubic_counts(lengths, size: float) -> list[int]:
+    """Cells per side, edges about ``size`` or shorter, chosen to make the cells as cubic as possible.
+
+    The mirror property needs cubic cells; on sides that are not commensurate, the most nearly
+    cubic cells among up to 1.5 times as many per side (``size / 1.5`` .. ``size``) are taken.
+    """
+    best = None
+    for step in np.linspace(size, size / 1.5, 41):
+        counts = [max(1, math.ceil(length / step - 1e-9)) for length in lengths]
+        edges = [length / n for length, n in zip(lengths, counts, strict=True)]
+        score = (round(max(edges) / min(edges), 6), int(np.prod(counts)))
+        if best is None or score < best[0]:
+            best = (score, counts)
+    return best[1]
+
+
+#: The 6 orders in which a path from corner (0,0,0) to (1,1,1) of a unit cell can step along the axes;
+#: each gives one tet of the Kuhn subdivision (all 6 share the diagonal).
+_KUHN_ORDERS = ((0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0))
+
+
+def _mirrored_kuhn_box(lengths, size: float, source: str) -> TetMesh:
+    """Structured box: Kuhn-cut cells, the cut of cell (i, j, k) mirrored along each odd index.
+
+    Two Kuhn tets of one cell that share a face are mirror images across the plane ``x_a = x_b``
+    holding it; mirroring every other cell makes tets across cell faces mirror images too. So
+    the line between neighbouring barycentres is normal to their shared face everywhere.
+    """
+    counts = _near_cubic_counts(lengths, size)
+    nx, ny, nz = counts
+    axes = [np.linspace(0.0, length, n + 1) for length, n in zip(lengths, counts, strict=True)]
+    vertices = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
+    cells = np.stack(np.meshgrid(*(np.arange(n) for n in counts), indexing="ij"), -1).reshape(-1, 3)
+    flip = cells % 2
+    tets = []
+    for order in _KUHN_ORDERS:
+        corner = np.zeros(3, dtype=np.int64)
+        path = [corner.copy()]
+        for axis in order:
+            corner[axis] = 1
+            path.append(corner.copy())
+        ids = []
+        for offset in path:
+            ijk = cells + np.where(flip == 1, 1 - offset, offset)
+            ids.append((ijk[:, 0] * (ny + 1) + ijk[:, 1]) * (nz + 1) + ijk[:, 2])
+        tets.append(np.stack(ids, axis=1))
+    tets = np.concatenate(tets)
+    cell_of = np.tile(np.arange(len(cells)), len(_KUHN_ORDERS))
+    tets = tets[np.argsort(cell_of, kind="stable")]  # the 6 tets of a cell next to each other
+    return TetMesh(vertices, tets, groups={"box": np.arange(len(tets))}, fix_orientation=True, source=source)
+
+
+def _curvature(curvature) -> int | None:
+    if curvature is None:
+        return None
+    try:
+        value = int(curvature)
+    except (TypeError, ValueError):
+        value = 0
+    if value < 3 or value != curvature:
+        raise GeometryError(
+            f"curvature={curvature!r} must be a whole number of elements per turn (at least 3), or None "
+            "to let size alone set the mesh"
+        )
+    return value
 
 
 @checked_keywords
 def cylinder(
-    radius: float, length: float, size: float | None = None, seed: int = 0, *, cache: bool = True
+    radius: float,
+    length: float,
+    size: float | None = None,
+    seed: int = 0,
+    *,
+    curvature: int | None = None,
+    optimize: bool = True,
+    cache: bool = True,
 ) -> TetMesh:
-    """Tet mesh of a cylinder of ``radius`` with its axis along z from 0 to ``length`` (metres)."""
+    """Tet mesh of a cylinder of ``radius`` with its axis along z from 0 to ``length`` (metres).
+
+    ``size`` (default ``radius / 3``) is the target edge; ``curvature``, ``optimize``: see :func:`sphere`.
+    """
     radius, length = _positive("radius", radius), _positive("length", length)
     size = _check_size(size if size is not None else radius / 3, radius, length)
+    curvature = _curvature(curvature)
 
     def build():
-        with _gmsh_session(size, seed, curvature=16) as gmsh:
+        with _gmsh_session(size, seed, curvature=curvature, optimize=optimize) as gmsh:
             v = gmsh.model.occ.addCylinder(0, 0, 0, 0, 0, length / _UNIT, radius / _UNIT)
             gmsh.model.occ.synchronize()
             gmsh.model.mesh.generate(3)
@@ -202,23 +320,54 @@ def cylinder(
                 gmsh, {"cylinder": [v]}, f"shapes.cylinder({radius:g}, {length:g}, size={size:g})"
             )
 
-    return _cached("cylinder", {"radius": radius, "length": length, "size": size, "seed": seed}, build, cache)
+    params = {"radius": radius, "length": length, "size": size, "seed": seed}
+    params.update(curvature=curvature, optimize=bool(optimize))
+    return _cached("cylinder", params, build, cache)
 
 
 @checked_keywords
-def sphere(radius: float, size: float | None = None, seed: int = 0, *, cache: bool = True) -> TetMesh:
-    """Tet mesh of a sphere of ``radius`` centred at the origin (metres)."""
+def sphere(
+    radius: float,
+    size: float | None = None,
+    seed: int = 0,
+    *,
+    curvature: int | None = None,
+    optimize: bool = True,
+    cache: bool = True,
+) -> TetMesh:
+    """Tet mesh of a sphere of ``radius`` centred at the origin (metres).
+
+    Parameters
+    ----------
+    radius : float
+        Metres.
+    size : float, optional
+        Target edge length (default ``radius / 4``); it sets the mesh unless ``curvature`` is given.
+    seed : int
+        Gmsh's random seed; the same call gives the same mesh.
+    curvature : int, optional
+        Also refine curved surfaces to at least this many elements per turn (``16`` was the fixed
+        rule before ``size`` took precedence; it made the tet count of small shapes ignore ``size``).
+    optimize : bool
+        Run gmsh's Netgen optimiser after meshing (default): fewer slivers, a larger opsplit
+        diffusion step and an effective diffusion coefficient closer to D (docs/mesh.md).
+    cache : bool
+        Reuse (and store) the mesh in :func:`cache_dir`.
+    """
     radius = _positive("radius", radius)
     size = _check_size(size if size is not None else radius / 4, radius)
+    curvature = _curvature(curvature)
 
     def build():
-        with _gmsh_session(size, seed, curvature=16) as gmsh:
+        with _gmsh_session(size, seed, curvature=curvature, optimize=optimize) as gmsh:
             v = gmsh.model.occ.addSphere(0, 0, 0, radius / _UNIT)
             gmsh.model.occ.synchronize()
             gmsh.model.mesh.generate(3)
             return _extract(gmsh, {"sphere": [v]}, f"shapes.sphere({radius:g}, size={size:g})")
 
-    return _cached("sphere", {"radius": radius, "size": size, "seed": seed}, build, cache)
+    params = {"radius": radius, "size": size, "seed": seed}
+    params.update(curvature=curvature, optimize=bool(optimize))
+    return _cached("sphere", params, build, cache)
 
 
 # ---------------------------------------------------------------------------- branchlet
@@ -280,6 +429,8 @@ def branchlet(
     er_d_shaft: float | None = None,
     seed: int = 0,
     *,
+    curvature: int | None = None,
+    optimize: bool = True,
     cache: bool = True,
 ) -> TetMesh:
     """Astrocyte branchlet: ``n_nodes`` spheres of diameter ``d_node`` joined by shafts of ``d_shaft``.
@@ -293,13 +444,17 @@ def branchlet(
     n_nodes, d_node, d_shaft, spacing, length : int, float
         Shape in metres (defaults: the Glia 2022 geometry, d0 = 378 nm shafts).
     size : float, optional
-        Target edge length (default ``min(d_shaft, d_node) / 4``); curved surfaces are refined
-        to 16 elements per turn, so thin shafts stay round.
+        Target edge length (default ``min(d_shaft, d_node) / 4``, at least 12 elements around a
+        shaft). A node that bulges out of its shafts by less than ``size / 8`` (the default
+        d0 = 378 nm shafts on 380 nm nodes: 1 nm) is meshed as part of the shaft: elements of
+        that size cannot resolve the bulge, and meshing its 39 nm wide band made slivers.
     er : bool
         Add an inner endoplasmic reticulum of the same node-shaft shape (diameters
         ``er_d_node``, ``er_d_shaft``, default half the outer ones) as group ``"er"``.
     seed : int
         Gmsh's random seed; the same call gives the same mesh.
+    curvature, optimize
+        See :func:`sphere` (``curvature=16`` refines curved surfaces to 16 elements per turn).
 
     Returns
     -------
@@ -340,6 +495,8 @@ def branchlet(
         er_d_node=er_dn,
         er_d_shaft=er_ds,
         seed=seed,
+        curvature=_curvature(curvature),
+        optimize=bool(optimize),
     )
 
     def build():
@@ -347,7 +504,12 @@ def branchlet(
         xs = _node_centres(n_nodes, spacing) / u
         end = _end_extent(n_nodes, d_node, spacing, length) / u
         rn, rs, ern, ers = d_node / 2 / u, d_shaft / 2 / u, er_dn / 2 / u, er_ds / 2 / u
-        with _gmsh_session(size, seed, size_min=size / 20, curvature=16) as gmsh:
+        unresolved = size / 8 / u  # a node bulge lower than this becomes part of the shaft
+        rs = rn if rn - rs < unresolved else rs
+        ers = ern if ern - ers < unresolved else ers
+        with _gmsh_session(
+            size, seed, size_min=size / 20, curvature=params["curvature"], optimize=optimize
+        ) as gmsh:
             occ = gmsh.model.occ
 
             def chain(r_node, r_shaft):
