@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .backends.registry import resolve_backend_name
+from .backends.serial import SerialBackend
 from .compile import compile_system
 from .errors import CapabilityError, SimulationError, did_you_mean
 from .recording.probes import Conc, Count, concentration_factor, resolve_where
 from .recording.results import RecordedSeries, Results
 from .solvers.base import Runtime
 from .solvers.registry import canonical_solver_name, get_solver_class
-from .backends.registry import resolve_backend_name
-from .backends.serial import SerialBackend
 from .units import AVOGADRO, rate_dims, to_si
 
 __all__ = ["Simulation", "Recorder"]

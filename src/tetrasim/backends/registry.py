@@ -34,6 +34,8 @@ def resolve_backend_name(backend) -> str:
         return "mpi" if launched_ranks() > 1 else "serial"
     key = str(backend).strip().lower()
     if key not in BACKENDS:
-        raise CapabilityError(f"unknown backend {backend!r}{did_you_mean(key, BACKENDS)}; choose 'serial' or 'mpi' "
-                              "(a 'gpu' back end is planned)")
+        raise CapabilityError(
+            f"unknown backend {backend!r}{did_you_mean(key, BACKENDS)}; choose 'serial' or 'mpi' "
+            "(a 'gpu' back end is planned)"
+        )
     return key
