@@ -23,7 +23,7 @@ from ..kernels.opsplit import clear_touched, keyed_diffusion_operator, ssa_opera
 from ..solvers.opsplit import OpSplitSolver
 from .base import Backend
 
-__all__ = ["MPIBackend", "DistributedOpSplitSolver", "import_mpi"]
+__all__ = ["MPIBackend", "DistributedOpSplitSolver", "import_mpi", "release_freed_memory"]
 
 
 def import_mpi():
@@ -37,8 +37,14 @@ def import_mpi():
     return MPI
 
 
-class _AgreedError:
-    """Marks an exception raised on every rank alike (so only rank 0 reports it)."""
+def release_freed_memory() -> None:
+    """Give freed heap back to the system (glibc keeps it), so rank 0's RSS drops after set-up."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
 
 
 _hook_installed = False

@@ -24,7 +24,7 @@ from ..simulation import Recorder, Simulation, _as_float_array, _spread_integer,
 from ..solvers.base import Runtime
 from ..solvers.registry import canonical_solver_name
 from ..units import AVOGADRO, to_si
-from .mpi import DistributedOpSplitSolver, MPIBackend
+from .mpi import DistributedOpSplitSolver, MPIBackend, release_freed_memory
 
 __all__ = ["MPISimulation"]
 
@@ -81,8 +81,11 @@ class MPISimulation(Simulation):
                 parts = self._set_up(model, geometry, partition)
         layout = b.comm.scatter(parts, root=0)
         del parts  # rank 0 keeps no global array past this line
+        release_freed_memory()
         self.model = model
-        self.geometry = geometry
+        # no reference to the geometry (its mesh is global): only the ROIs, resolved per rank
+        self.geometry = None
+        self._rois = dict(getattr(geometry, "rois", {}) or {})
         self.layout = layout
         self.compiled = c = layout["system"]
         self.runtime = Runtime(
@@ -144,12 +147,12 @@ class MPISimulation(Simulation):
             if where in layout["regions"]:
                 local, positions, total, _kind = layout["regions"][where]
                 return local, positions, total
-            rois = getattr(self.geometry, "rois", {}) or {}
+            rois = self._rois
             if where in rois:
                 return self._resolve(ROI(where))
             raise SimulationError(f"no compartment, patch or ROI named {where!r}")
         if isinstance(where, ROI):
-            rois = getattr(self.geometry, "rois", {}) or {}
+            rois = self._rois
             if where.name not in rois:
                 raise SimulationError(f"no ROI named {where.name!r}")
             roi = rois[where.name]
