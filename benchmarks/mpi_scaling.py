@@ -66,7 +66,7 @@ def _state_mib(sim) -> float:
     return total / 2**20
 
 
-def worker(case: str, t_end: float, repeats: int, box) -> None:
+def worker(case: str, t_end: float, repeats: int, box, backend: str = "mpi") -> None:
     """One rank of one case: print one JSON line on rank 0 with every rank's numbers."""
     from steps4_simple_model import SPECIES, build_model, load_mesh
 
@@ -85,7 +85,7 @@ def worker(case: str, t_end: float, repeats: int, box) -> None:
     n_tets = mesh.n_tets
     geom = ts.MeshGeometry(mesh)
     geom.compartment("cyt", systems=["vsys"])
-    sim = ts.Simulation(model, geom, solver="opsplit", seed=1, progress=False, backend="mpi")
+    sim = ts.Simulation(model, geom, solver="opsplit", seed=1, progress=False, backend=backend)
     for i, name in enumerate(SPECIES):
         sim.set_count("cyt", name, 1000 * (i + 1))
     for name in SPECIES:
@@ -95,19 +95,22 @@ def worker(case: str, t_end: float, repeats: int, box) -> None:
     release_freed_memory()
     setup_peak = _status_kib("VmHWM")
     can_reset = _reset_peak()
-    comm = sim.backend.comm
+    comm = getattr(sim.backend, "comm", None)
+    barrier = comm.Barrier if comm is not None else (lambda: None)
     t_run = t_end if case == "simple" else 5 * sim.solver.tau
     walls = []
     for _ in range(repeats if case == "simple" else 1):
         sim.reset()
-        comm.Barrier()
+        sim.solver.stats[:] = 0
+        barrier()
         start = time.perf_counter()
         sim.run(t_run)
-        comm.Barrier()
+        barrier()
         walls.append(time.perf_counter() - start)
     run_peak = _status_kib("VmHWM") if can_reset else float("nan")
     local_pools = sim.compiled.n_pools
-    rows = comm.gather(
+    gather = comm.gather if comm is not None else (lambda row, root: [row])
+    rows = gather(
         {
             "rank": sim.backend.rank,
             "setup_peak_mib": (setup_peak - baseline) / 1024,
@@ -173,29 +176,37 @@ def main(argv=None) -> int:
     parser.add_argument("--box", type=int, nargs=3, default=[50, 50, 67])
     parser.add_argument("--cases", nargs="+", default=["tiny", "simple", "box"])
     parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--backend", default="mpi", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        worker(args.worker, args.t_end, args.repeats, args.box)
+        worker(args.worker, args.t_end, args.repeats, args.box, args.backend)
         return 0
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; timings are medians of {args.repeats}")
     for case in args.cases:
         base = None
-        for ranks in args.ranks:
-            r = launch(case, ranks, args)
+        runs = [("mpi", ranks) for ranks in args.ranks]
+        if case == "simple":
+            runs.insert(
+                0, ("serial", 1)
+            )  # the serial back end (opsplit_steps in one compiled loop) beside it
+        for backend, ranks in runs:
+            r = launch(case, ranks, args, backend)
             peaks = [row["run_peak_mib"] for row in r["per_rank"]]
             setup = [row["setup_peak_mib"] for row in r["per_rank"]]
             state = [row["state_mib"] for row in r["per_rank"]]
             line = (
-                f"{case:6} {r['tets']:>9,} tets  {ranks} ranks  run-phase peak RSS per rank (MiB, above "
-                f"baseline): max {max(peaks):7.1f} mean {np.mean(peaks):7.1f}"
+                f"{case:6} {r['tets']:>9,} tets  {backend:6} {ranks} ranks"
+                f"  run-phase peak RSS per rank (MiB, above baseline): max {max(peaks):7.1f}"
                 f"  set-up peak max {max(setup):7.1f}"
                 f"  arrays held per rank: max {max(state):7.2f}"
             )
             if case == "simple":
                 wall = r["median_wall_s"]
-                base = base or wall
+                if backend == "mpi" and base is None:
+                    base = wall  # efficiency against the MPI back end on its first rank count
                 line += f"  wall {wall:.2f} s for {r['t_end']} s ({r['steps']} steps)"
-                line += f", efficiency {base / wall / ranks:.0%}"
+                if backend == "mpi":
+                    line += f", efficiency {base / wall / ranks:.0%}"
                 if ranks in STEPS_SECONDS and abs(r["t_end"] - 0.5) < 1e-12:
                     line += f", STEPS {STEPS_SECONDS[ranks]} s (ratio {wall / STEPS_SECONDS[ranks]:.2f})"
             print(line, flush=True)
