@@ -139,32 +139,21 @@ def worker(case: str, t_end: float, repeats: int, box, backend: str = "mpi") -> 
         )
 
 
-def launch(case: str, ranks: int, args) -> dict:
+def launch(case: str, ranks: int, args, backend: str = "mpi") -> dict:
+    """Run one case in a fresh process (under mpiexec for the MPI back end); its JSON line."""
     from tetrasim.backends.launch import mpiexec_command
 
-    extra = [
-        "--worker",
-        case,
-        "--t-end",
-        str(args.t_end),
-        "--repeats",
-        str(args.repeats),
-        "--box",
-        *map(str, args.box),
-    ]
-    done = subprocess.run(
-        mpiexec_command(ranks, __file__, *extra),
-        capture_output=True,
-        text=True,
-        env={
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(
-                filter(None, [str(HERE.parent / "src"), os.environ.get("PYTHONPATH")])
-            ),
-        },
-    )
+    extra = ["--worker", case, "--backend", backend, "--t-end", str(args.t_end)]
+    extra += ["--repeats", str(args.repeats)]
+    extra += ["--box", *map(str, args.box)]
+    if backend == "mpi":
+        command = mpiexec_command(ranks, __file__, *extra)
+    else:
+        command = [sys.executable, __file__, *extra]
+    path = os.pathsep.join(filter(None, [str(HERE.parent / "src"), os.environ.get("PYTHONPATH")]))
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": path})
     if done.returncode != 0:
-        raise SystemExit(f"{case} on {ranks} ranks failed:\n{done.stderr[-3000:]}")
+        raise SystemExit(f"{case} ({backend}, {ranks} ranks) failed:\n{done.stderr[-3000:]}")
     return json.loads([line for line in done.stdout.splitlines() if line.startswith("{")][-1])
 
 
