@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .backends.registry import resolve_backend_name
+from .backends.registry import resolve_backend_name, simulation_class
 from .backends.serial import SerialBackend
 from .compile import compile_system
 from .errors import CapabilityError, SimulationError, did_you_mean
@@ -123,11 +123,8 @@ class Simulation:
 
     def __new__(cls, *args, backend=None, **kwargs):
         # backend="mpi" (or mpiexec with > 1 rank) gives the distributed subclass
-        if cls is Simulation and resolve_backend_name(backend) == "mpi":
-            from .backends.mpi_simulation import MPISimulation
-
-            return super().__new__(MPISimulation)
-        return super().__new__(cls)
+        subclass = simulation_class(resolve_backend_name(backend)) if cls is Simulation else None
+        return super().__new__(subclass or cls)
 
     def __init__(self, model, geometry, solver: str = "ssa", seed: int | None = None, progress=None,
                  backend=None, partition=None, **options):
