@@ -74,9 +74,9 @@ def assert_bitwise_equal(reference, other):
 @pytest.mark.parametrize("ranks", [1, 2, 3, 4])
 def test_same_trajectory_as_serial_on_any_rank_count(serial, tmp_path, ranks):
     out = tmp_path / "mpi.npz"
-    done = run_script(
-        out, "--t-end", "0.05", ranks=ranks
-    )  # backend chosen automatically (mpi when ranks > 1)
+    # ranks > 1: the back end is chosen automatically (mpi); 1 rank: mpi asked for (auto would pick serial)
+    chosen = ("--backend", "mpi") if ranks == 1 else ()
+    done = run_script(out, "--t-end", "0.05", *chosen, ranks=ranks)
     assert done.returncode == 0, done.stderr
     assert serial["count_A_left"].shape[1] == 26  # 0..0.05 s every 2 ms
     assert serial["count_A_left"].sum() > 0 and serial["count_RA_pm"].sum() > 0  # reactions and diffusion ran
