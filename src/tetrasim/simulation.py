@@ -18,7 +18,7 @@ import numpy as np
 
 from .access import DataAccessMixin
 from .arguments import check_keywords, flag, seed_value
-from .backends.registry import resolve_backend_name
+from .backends.registry import resolve_backend_name, simulation_class
 from .backends.serial import SerialBackend
 from .checkpoint import CheckpointMixin
 from .compile import compile_system
@@ -140,11 +140,8 @@ class Simulation(DataAccessMixin, CheckpointMixin):
 
     def __new__(cls, *args, backend=None, **kwargs):
         # backend="mpi" (or mpiexec with > 1 rank) gives the distributed subclass
-        if cls is Simulation and resolve_backend_name(backend) == "mpi":
-            from .backends.mpi_simulation import MPISimulation
-
-            return super().__new__(MPISimulation)
-        return super().__new__(cls)
+        subclass = simulation_class(resolve_backend_name(backend)) if cls is Simulation else None
+        return super().__new__(subclass or cls)
 
     def __init__(self, model, geometry, solver: str = "ssa", seed: int | None = None, progress=None,
                  backend=None, partition=None, **options):

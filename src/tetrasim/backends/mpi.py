@@ -23,7 +23,7 @@ from ..kernels.opsplit import clear_touched, keyed_diffusion_operator, ssa_opera
 from ..solvers.opsplit import OpSplitSolver
 from .base import Backend
 
-__all__ = ["MPIBackend", "DistributedOpSplitSolver", "import_mpi"]
+__all__ = ["MPIBackend", "DistributedOpSplitSolver", "import_mpi", "release_freed_memory"]
 
 
 def import_mpi():
@@ -31,13 +31,20 @@ def import_mpi():
     try:
         from mpi4py import MPI
     except ImportError as error:
-        raise CapabilityError(f"backend='mpi' needs mpi4py ({error}); install it with: pip install 'tetrasim[mpi]'") \
-            from None
+        raise CapabilityError(
+            f"backend='mpi' needs mpi4py ({error}); install it with: pip install 'tetrasim[mpi]'"
+        ) from None
     return MPI
 
 
-class _AgreedError:
-    """Marks an exception raised on every rank alike (so only rank 0 reports it)."""
+def release_freed_memory() -> None:
+    """Give freed heap back to the system (glibc keeps it), so rank 0's RSS drops after set-up."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
 
 
 _hook_installed = False
@@ -59,7 +66,9 @@ def _install_excepthook(comm) -> None:
             if comm.Get_rank() == 0:
                 previous(kind, value, trace)
             return
-        sys.stderr.write(f"tetrasim: rank {comm.Get_rank()} of {comm.Get_size()} failed; aborting every rank\n")
+        sys.stderr.write(
+            f"tetrasim: rank {comm.Get_rank()} of {comm.Get_size()} failed; aborting every rank\n"
+        )
         sys.stderr.write("".join(traceback.format_exception(kind, value, trace)))
         sys.stderr.flush()
         comm.Abort(1)
@@ -122,8 +131,10 @@ class MPIBackend(Backend):
         names = self.comm.allgather(method)
         if any(name != method for name in names):
             calls = ", ".join(f"rank {rank}: {name}()" for rank, name in enumerate(names))
-            error = SimulationError(f"the ranks called different methods ({calls}); under MPI every rank must run "
-                                    "the same script and make the same calls in the same order")
+            error = SimulationError(
+                f"the ranks called different methods ({calls}); under MPI every rank must run "
+                "the same script and make the same calls in the same order"
+            )
             error.mpi_agreed = True
             raise error
 
@@ -185,11 +196,11 @@ class DistributedOpSplitSolver(OpSplitSolver):
         self.backend = backend
         self.global_elements = np.asarray(layout["global_elements"], np.int64)
         super().__init__(compiled, runtime, **options)
-        S = compiled.n_species
+        n_species = compiled.n_species
         # RNG keys are global: a cluster's smallest global element (owned ids are increasing in
         # global id, so the local smallest is the global smallest) and each pool's global id
         self.cluster_key = self.global_elements[self.cluster_key]
-        self.pool_key = (self.global_elements[:, None] * S + np.arange(S)).ravel()
+        self.pool_key = (self.global_elements[:, None] * n_species + np.arange(n_species)).ravel()
         backend.plan_exchange(layout["send"], layout["receive"], self.state_dtype)
         if self.profile:
             raise CapabilityError("profile=True is not available with backend='mpi'")
@@ -209,14 +220,51 @@ class DistributedOpSplitSolver(OpSplitSolver):
                 h, last = self._tau, False
             step = run_state["step"]
             n_touched, events = launch(
-                ssa_operator, h, seed, run, step, self.cluster_order, self.cluster_ptr, self.cluster_key, counts,
-                rt.clamped, self._rate, self._reac_ptr, self._reac_pool, self._reac_count, self._upd_ptr,
-                self._upd_pool, self._upd_delta, self._propensity, self._occ_integral, self._occ_last, self._touched,
-                self._touched_list, self._stream)
+                ssa_operator,
+                h,
+                seed,
+                run,
+                step,
+                self.cluster_order,
+                self.cluster_ptr,
+                self.cluster_key,
+                counts,
+                rt.clamped,
+                self._rate,
+                self._reac_ptr,
+                self._reac_pool,
+                self._reac_count,
+                self._upd_ptr,
+                self._upd_pool,
+                self._upd_delta,
+                self._propensity,
+                self._occ_integral,
+                self._occ_last,
+                self._touched,
+                self._touched_list,
+                self._stream,
+            )
             jumps = launch(
-                keyed_diffusion_operator, h, seed, run, step, self.df_order, c.df_pool, c.df_ptr, c.df_dest,
-                rt.df_rate, rt.df_total, counts, rt.clamped, self._occ_integral, self._touched, self._incoming,
-                self._stream, self._split, self.pool_key)
+                keyed_diffusion_operator,
+                h,
+                seed,
+                run,
+                step,
+                self.df_order,
+                c.df_pool,
+                c.df_ptr,
+                c.df_dest,
+                rt.df_rate,
+                rt.df_total,
+                counts,
+                rt.clamped,
+                self._occ_integral,
+                self._touched,
+                self._incoming,
+                self._stream,
+                self._split,
+                self.pool_key,
+            )
             launch(clear_touched, self._touched, self._touched_list, n_touched)
             self.backend.exchange(counts, rt.clamped)
             self.stats[0] += events

@@ -24,7 +24,7 @@ from ..simulation import Recorder, Simulation, _as_float_array, _spread_integer,
 from ..solvers.base import Runtime
 from ..solvers.registry import canonical_solver_name
 from ..units import AVOGADRO, to_si
-from .mpi import DistributedOpSplitSolver, MPIBackend
+from .mpi import DistributedOpSplitSolver, MPIBackend, release_freed_memory
 
 __all__ = ["MPISimulation"]
 
@@ -47,15 +47,27 @@ def _region_index(compiled, owner, owned_by_rank, n_parts):
 class MPISimulation(Simulation):
     """A :class:`~tetrasim.Simulation` whose state is split over MPI ranks (opsplit only)."""
 
-    def __init__(self, model, geometry, solver: str = "opsplit", seed: int | None = None, progress=None,
-                 backend=None, partition=None, comm=None, **options):
+    def __init__(
+        self,
+        model,
+        geometry,
+        solver: str = "opsplit",
+        seed: int | None = None,
+        progress=None,
+        backend=None,
+        partition=None,
+        comm=None,
+        **options,
+    ):
         self.backend = MPIBackend(comm)
         b = self.backend
         with b.collective():
             self.solver_name = canonical_solver_name(solver)
             if self.solver_name != "opsplit":
-                raise CapabilityError(f"backend='mpi' runs the 'opsplit' solver; {solver!r} runs on one process "
-                                      "(use backend='serial')")
+                raise CapabilityError(
+                    f"backend='mpi' runs the 'opsplit' solver; {solver!r} runs on one process "
+                    "(use backend='serial')"
+                )
             if not (getattr(geometry, "is_mesh", False) or hasattr(geometry, "mesh")):
                 raise CapabilityError("backend='mpi' needs a mesh geometry (ts.MeshGeometry)")
             if seed is not None and (not isinstance(seed, (int, np.integer)) or seed < 0):
@@ -69,12 +81,19 @@ class MPISimulation(Simulation):
                 parts = self._set_up(model, geometry, partition)
         layout = b.comm.scatter(parts, root=0)
         del parts  # rank 0 keeps no global array past this line
+        release_freed_memory()
         self.model = model
-        self.geometry = geometry
+        # no reference to the geometry (its mesh is global): only the ROIs, resolved per rank
+        self.geometry = None
+        self._rois = dict(getattr(geometry, "rois", {}) or {})
         self.layout = layout
         self.compiled = c = layout["system"]
-        self.runtime = Runtime(rx_rate=c.rx_rate, df_rate=c.df_rate, df_total=c.leaving_rates(c.df_rate),
-                               clamped=np.zeros(c.n_pools, dtype=bool))
+        self.runtime = Runtime(
+            rx_rate=c.rx_rate,
+            df_rate=c.df_rate,
+            df_total=c.leaving_rates(c.df_rate),
+            clamped=np.zeros(c.n_pools, dtype=bool),
+        )
         self._rule_k = np.array([r.k for r in c.reaction_rules], dtype=np.float64)
         self._diffusion_coefficient = np.array([r.coefficient for r in c.diffusion_rules], dtype=np.float64)
         with b.collective():
@@ -87,7 +106,7 @@ class MPISimulation(Simulation):
         self.time = 0.0
         self._recorders = {}
         self._placements = 0
-        owned = layout["global_elements"][:layout["n_owned"]]
+        owned = layout["global_elements"][: layout["n_owned"]]
         self._owned_tets = owned[owned < layout["n_volume"]]
         self._owned_tris = layout["owned_mesh_tris"]
 
@@ -100,7 +119,7 @@ class MPISimulation(Simulation):
         n_parts = self.backend.size
         owner = partition_elements(compiled, n_parts, partition)
         parts = local_systems(compiled, owner, n_parts)
-        owned = [p["global_elements"][:p["n_owned"]] for p in parts]
+        owned = [p["global_elements"][: p["n_owned"]] for p in parts]
         regions = _region_index(compiled, owner, owned, n_parts)
         tris = compiled.discretization.surface_mesh_tris
         names = list(compiled.compartment_elements) + list(compiled.patch_elements)
@@ -109,7 +128,9 @@ class MPISimulation(Simulation):
             part["region_names"] = names
             part["n_volume"] = compiled.n_volume
             surface = owned[rank][owned[rank] >= compiled.n_volume] - compiled.n_volume
-            part["owned_mesh_tris"] = np.asarray(tris, np.int64)[surface] if tris is not None else np.zeros(0, np.int64)
+            part["owned_mesh_tris"] = (
+                np.asarray(tris, np.int64)[surface] if tris is not None else np.zeros(0, np.int64)
+            )
         return parts
 
     # ------------------------------------------------------------------ locations
@@ -126,12 +147,12 @@ class MPISimulation(Simulation):
             if where in layout["regions"]:
                 local, positions, total, _kind = layout["regions"][where]
                 return local, positions, total
-            rois = getattr(self.geometry, "rois", {}) or {}
+            rois = self._rois
             if where in rois:
                 return self._resolve(ROI(where))
             raise SimulationError(f"no compartment, patch or ROI named {where!r}")
         if isinstance(where, ROI):
-            rois = getattr(self.geometry, "rois", {}) or {}
+            rois = self._rois
             if where.name not in rois:
                 raise SimulationError(f"no ROI named {where.name!r}")
             roi = rois[where.name]
@@ -156,8 +177,10 @@ class MPISimulation(Simulation):
             found = mine[order][at] == ids if len(mine) else np.zeros(len(ids), bool)
             positions = np.flatnonzero(found)
             return (first + order[at[positions]]).astype(np.int64), positions, len(ids)
-        raise SimulationError(f"cannot use {_where_text(where)!r} as a location: give a compartment/patch name, "
-                              "ts.ROI(name), ts.Tet(i) or ts.Tri(i)")
+        raise SimulationError(
+            f"cannot use {_where_text(where)!r} as a location: give a compartment/patch name, "
+            "ts.ROI(name), ts.Tet(i) or ts.Tri(i)"
+        )
 
     def _select(self, where, species):
         """Local elements, local pools and species index; also the serial positions (``self._last``)."""
@@ -170,10 +193,14 @@ class MPISimulation(Simulation):
         found = int(b.sum(np.array([len(positions)]))[0]) if isinstance(where, Tri) else total
         with b.collective():  # errors seen alike on every rank, reported once by rank 0
             if found != total:
-                raise SimulationError("some triangles are not in any patch; only patch triangles hold molecules")
+                raise SimulationError(
+                    "some triangles are not in any patch; only patch triangles hold molecules"
+                )
             if len(all_absent) == total:
-                raise SimulationError(f"species {str(species)!r} is not in {_where_text(where)!r}: no system "
-                                      "placed there uses it")
+                raise SimulationError(
+                    f"species {str(species)!r} is not in {_where_text(where)!r}: no system "
+                    "placed there uses it"
+                )
         keep = ~absent
         local, positions = local[keep], positions[keep]
         positions = positions - np.searchsorted(all_absent, positions)  # renumber as the serial filter does
@@ -190,14 +217,18 @@ class MPISimulation(Simulation):
             if per_element:
                 values = _as_float_array(count, f"set_count of {species!r} in {_where_text(where)!r}")
                 if values.ndim == 0 or values.shape[-1] != total or values.ndim > 2:
-                    raise SimulationError(f"set_count(per_element=True) for {_where_text(where)!r} needs "
-                                          f"{total} values (or (runs, {total})), got shape {values.shape}")
+                    raise SimulationError(
+                        f"set_count(per_element=True) for {_where_text(where)!r} needs "
+                        f"{total} values (or (runs, {total})), got shape {values.shape}"
+                    )
                 self._check_counts(values, species, where, True)
             else:
                 value = _as_float_array(count, f"set_count of {species!r} in {_where_text(where)!r}")
                 if value.ndim != 0:
-                    raise SimulationError(f"set_count of {species!r} in {_where_text(where)!r} takes one total; "
-                                          "pass per_element=True for one value per element")
+                    raise SimulationError(
+                        f"set_count of {species!r} in {_where_text(where)!r} takes one total; "
+                        "pass per_element=True for one value per element"
+                    )
                 self._check_counts(np.array([float(value)]), species, where, True)
         if per_element:
             self._apply(pools, values[..., positions].astype(self.solver.state_dtype))
@@ -231,12 +262,15 @@ class MPISimulation(Simulation):
         factor = 1e3 * AVOGADRO * measure
         with self.backend.collective():
             if per_element:
-                values = np.asarray([to_si(v, "concentration", f"concentration of {species}")
-                                     for v in np.ravel(conc)]).reshape(np.shape(conc))
+                values = np.asarray(
+                    [to_si(v, "concentration", f"concentration of {species}") for v in np.ravel(conc)]
+                ).reshape(np.shape(conc))
             else:
                 value = to_si(conc, "concentration", f"concentration of {species}")
                 if not math.isfinite(value) or value < 0:
-                    raise SimulationError(f"concentration of {species!r} must be finite and >= 0, got {conc!r}")
+                    raise SimulationError(
+                        f"concentration of {species!r} must be finite and >= 0, got {conc!r}"
+                    )
         if per_element:
             self.set_count(where, species, np.round(values * factor), per_element=True)
         else:
@@ -248,7 +282,9 @@ class MPISimulation(Simulation):
         positions, total = self._last
         b = self.backend
         measure = b.gather_region(self.compiled.measure[elements], positions, total)
-        counts = b.gather_region(self._states_view()[:, pools].T.copy(), positions, total).T.astype(np.float64)
+        counts = b.gather_region(self._states_view()[:, pools].T.copy(), positions, total).T.astype(
+            np.float64
+        )
         if per_element:
             data = counts / (1e3 * AVOGADRO * measure)
             return data[0] if data.shape[0] == 1 else data

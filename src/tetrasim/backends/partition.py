@@ -35,12 +35,16 @@ def reaction_components(compiled) -> np.ndarray:
     """Label of each element's reaction cluster (elements coupled by a reaction share a label)."""
     c = compiled
     n = c.n_elements
-    S = c.n_species
-    rows = np.concatenate([np.repeat(np.arange(c.n_reactions), np.diff(c.rx_reac_ptr)),
-                           np.repeat(np.arange(c.n_reactions), np.diff(c.rx_upd_ptr))])
+    n_species = c.n_species
+    rows = np.concatenate(
+        [
+            np.repeat(np.arange(c.n_reactions), np.diff(c.rx_reac_ptr)),
+            np.repeat(np.arange(c.n_reactions), np.diff(c.rx_upd_ptr)),
+        ]
+    )
     pools = np.concatenate([c.rx_reac_pool, c.rx_upd_pool]).astype(np.int64)
     a = np.asarray(c.rx_element, np.int64)[rows] if len(rows) else np.zeros(0, np.int64)
-    graph = coo_matrix((np.ones(len(a), np.int8), (a, pools // S)), shape=(n, n))
+    graph = coo_matrix((np.ones(len(a), np.int8), (a, pools // n_species)), shape=(n, n))
     _, label = connected_components(graph, directed=False)
     return label.astype(np.int64)
 
@@ -59,9 +63,9 @@ def _element_work(compiled) -> np.ndarray:
 def _coupling_edges(compiled) -> tuple[np.ndarray, np.ndarray]:
     """Element pairs coupled by diffusion, or by a patch triangle touching a tet."""
     c = compiled
-    S = c.n_species
-    source = np.repeat(np.asarray(c.df_pool, np.int64) // S, np.diff(c.df_ptr))
-    dest = np.asarray(c.df_dest, np.int64) // S
+    n_species = c.n_species
+    source = np.repeat(np.asarray(c.df_pool, np.int64) // n_species, np.diff(c.df_ptr))
+    dest = np.asarray(c.df_dest, np.int64) // n_species
     a, b = [source], [dest]
     disc = c.discretization
     for side in (disc.surface_inner, disc.surface_outer):
@@ -93,15 +97,23 @@ def partition_elements(compiled, n_parts: int, partition=None) -> np.ndarray:
     n_labels = int(label.max()) + 1 if n else 0
     if partition is not None:
         tet_owner = np.asarray(partition)
-        if tet_owner.ndim != 1 or tet_owner.shape[0] != c.n_volume or not np.issubdtype(tet_owner.dtype, np.integer):
-            raise SimulationError(f"partition= needs one integer rank per tet ({c.n_volume} values), got an array "
-                                  f"of shape {tet_owner.shape} and type {tet_owner.dtype}")
+        if (
+            tet_owner.ndim != 1
+            or tet_owner.shape[0] != c.n_volume
+            or not np.issubdtype(tet_owner.dtype, np.integer)
+        ):
+            raise SimulationError(
+                f"partition= needs one integer rank per tet ({c.n_volume} values), got an array "
+                f"of shape {tet_owner.shape} and type {tet_owner.dtype}"
+            )
         if tet_owner.size and (tet_owner.min() < 0 or tet_owner.max() >= n_parts):
-            raise SimulationError(f"partition= ranks must lie in 0..{n_parts - 1} (this run has {n_parts} ranks)")
+            raise SimulationError(
+                f"partition= ranks must lie in 0..{n_parts - 1} (this run has {n_parts} ranks)"
+            )
         owner = np.empty(n, np.int64)
-        owner[:c.n_volume] = tet_owner
+        owner[: c.n_volume] = tet_owner
         inner = np.asarray(c.discretization.surface_inner, np.int64)
-        owner[c.n_volume:] = tet_owner[inner] if len(inner) else 0
+        owner[c.n_volume :] = tet_owner[inner] if len(inner) else 0
         first = np.full(n_labels, n, np.int64)  # the smallest element of each cluster decides
         np.minimum.at(first, label, np.arange(n))
         return owner[first[label]]
@@ -110,8 +122,10 @@ def partition_elements(compiled, n_parts: int, partition=None) -> np.ndarray:
     try:
         import pymetis
     except ImportError:
-        raise CapabilityError("partitioning a mesh over ranks needs pymetis: pip install 'tetrasim[mpi]' "
-                              "(or pass partition= with one rank per tet)") from None
+        raise CapabilityError(
+            "partitioning a mesh over ranks needs pymetis: pip install 'tetrasim[mpi]' "
+            "(or pass partition= with one rank per tet)"
+        ) from None
     a, b = _coupling_edges(c)
     la, lb = label[a], label[b]
     keep = la != lb
@@ -123,8 +137,13 @@ def partition_elements(compiled, n_parts: int, partition=None) -> np.ndarray:
     np.add.at(weight, label, _element_work(c))
     if n_labels <= n_parts:  # fewer clusters than ranks: one cluster each
         return label % n_parts
-    _cuts, membership = pymetis.part_graph(n_parts, xadj=graph.indptr.astype(np.int64),
-                                           adjncy=graph.indices.astype(np.int64), vweights=weight)
+    starts, adjacent = graph.indptr.astype(np.int64), graph.indices.astype(np.int64)
+    if hasattr(pymetis, "CSRAdjacency"):  # pymetis >= 2025
+        _cuts, membership = pymetis.part_graph(
+            n_parts, pymetis.CSRAdjacency(starts, adjacent), vweights=weight
+        )
+    else:
+        _cuts, membership = pymetis.part_graph(n_parts, xadj=starts, adjncy=adjacent, vweights=weight)
     return np.asarray(membership, np.int64)[label]
 
 
@@ -147,9 +166,9 @@ def local_systems(compiled, owner: np.ndarray, n_parts: int) -> list[dict]:
     pools ``send[q]`` to rank ``q``, which adds them to its pools ``receive[r]`` (same order).
     """
     c = compiled
-    S = c.n_species
+    n_species = c.n_species
     n = c.n_elements
-    df_source = np.asarray(c.df_pool, np.int64) // S
+    df_source = np.asarray(c.df_pool, np.int64) // n_species
     rx_element = np.asarray(c.rx_element, np.int64)
     df_dest = np.asarray(c.df_dest, np.int64)
     parts = []
@@ -158,51 +177,87 @@ def local_systems(compiled, owner: np.ndarray, n_parts: int) -> list[dict]:
         owned = np.flatnonzero(owner == rank)
         diffusions = np.flatnonzero(owner[df_source] == rank)
         df_ptr, dest_pool, df_geom = _local_csr(diffusions, c.df_ptr, df_dest, c.df_geom)
-        dest_element = dest_pool // S
+        dest_element = dest_pool // n_species
         ghosts = np.unique(dest_element[owner[dest_element] != rank])
         elements = np.concatenate([owned, ghosts])
         local_of[elements] = np.arange(len(elements))
 
         def to_local(pool, _local=local_of):
             pool = np.asarray(pool, np.int64)
-            return _local[pool // S] * S + pool % S
+            return _local[pool // n_species] * n_species + pool % n_species
 
         reactions = np.flatnonzero(owner[rx_element] == rank)
-        reac_ptr, reac_pool, reac_count = _local_csr(reactions, c.rx_reac_ptr, c.rx_reac_pool, c.rx_reac_count)
+        reac_ptr, reac_pool, reac_count = _local_csr(
+            reactions, c.rx_reac_ptr, c.rx_reac_pool, c.rx_reac_count
+        )
         upd_ptr, upd_pool, upd_delta = _local_csr(reactions, c.rx_upd_ptr, c.rx_upd_pool, c.rx_upd_delta)
-        if len(reac_pool) and (owner[np.asarray(reac_pool, np.int64) // S] != rank).any():
+        if len(reac_pool) and (owner[np.asarray(reac_pool, np.int64) // n_species] != rank).any():
             raise SimulationError("internal: a reaction reads a pool of another rank")  # clusters stay whole
         n_owned_volume = int(np.count_nonzero(owned < c.n_volume))
         measure = c.measure[elements]
         disc = Discretization(
-            n_volume=n_owned_volume, n_surface=len(elements) - n_owned_volume, measure=measure,
-            compartment_elements={}, compartment_systems={}, patch_elements={}, patch_systems={},
-            patch_inner={}, patch_outer={}, surface_inner=np.zeros(0, np.int64), surface_outer=np.zeros(0, np.int64),
-            element_kind="tet")
-        pool_dtype = np.int32 if len(elements) * S < 2**31 else np.int64
+            n_volume=n_owned_volume,
+            n_surface=len(elements) - n_owned_volume,
+            measure=measure,
+            compartment_elements={},
+            compartment_systems={},
+            patch_elements={},
+            patch_systems={},
+            patch_inner={},
+            patch_outer={},
+            surface_inner=np.zeros(0, np.int64),
+            surface_outer=np.zeros(0, np.int64),
+            element_kind="tet",
+        )
+        pool_dtype = np.int32 if len(elements) * n_species < 2**31 else np.int64
         system = CompiledSystem(
-            species_names=c.species_names, n_volume=n_owned_volume, n_surface=len(elements) - n_owned_volume,
-            measure=measure, present=c.present[elements], compartment_elements={}, patch_elements={},
-            discretization=disc, reaction_rules=c.reaction_rules, rx_rule=np.asarray(c.rx_rule)[reactions],
-            rx_element=local_of[rx_element[reactions]].astype(pool_dtype), rx_scale=c.rx_scale[reactions],
-            rx_reac_ptr=reac_ptr, rx_reac_pool=to_local(reac_pool).astype(pool_dtype),
-            rx_reac_count=reac_count, rx_upd_ptr=upd_ptr, rx_upd_pool=to_local(upd_pool).astype(pool_dtype),
-            rx_upd_delta=upd_delta, diffusion_rules=c.diffusion_rules, df_rule=np.asarray(c.df_rule)[diffusions],
-            df_pool=to_local(c.df_pool[diffusions]).astype(pool_dtype), df_ptr=df_ptr,
-            df_dest=to_local(dest_pool).astype(pool_dtype), df_geom=df_geom, model_hash=c.model_hash)
-        parts.append({"system": system, "global_elements": elements, "n_owned": len(owned),
-                      "ghost_owner": owner[ghosts], "send": {}, "receive": {}})
+            species_names=c.species_names,
+            n_volume=n_owned_volume,
+            n_surface=len(elements) - n_owned_volume,
+            measure=measure,
+            present=c.present[elements],
+            compartment_elements={},
+            patch_elements={},
+            discretization=disc,
+            reaction_rules=c.reaction_rules,
+            rx_rule=np.asarray(c.rx_rule)[reactions],
+            rx_element=local_of[rx_element[reactions]].astype(pool_dtype),
+            rx_scale=c.rx_scale[reactions],
+            rx_reac_ptr=reac_ptr,
+            rx_reac_pool=to_local(reac_pool).astype(pool_dtype),
+            rx_reac_count=reac_count,
+            rx_upd_ptr=upd_ptr,
+            rx_upd_pool=to_local(upd_pool).astype(pool_dtype),
+            rx_upd_delta=upd_delta,
+            diffusion_rules=c.diffusion_rules,
+            df_rule=np.asarray(c.df_rule)[diffusions],
+            df_pool=to_local(c.df_pool[diffusions]).astype(pool_dtype),
+            df_ptr=df_ptr,
+            df_dest=to_local(dest_pool).astype(pool_dtype),
+            df_geom=df_geom,
+            model_hash=c.model_hash,
+        )
+        parts.append(
+            {
+                "system": system,
+                "global_elements": elements,
+                "n_owned": len(owned),
+                "ghost_owner": owner[ghosts],
+                "send": {},
+                "receive": {},
+            }
+        )
         local_of[elements] = -1
     # the exchange plan: rank r's ghosts owned by q, in increasing global id, all species
-    species = np.arange(S)
+    species = np.arange(n_species)
     for rank, part in enumerate(parts):
         n_owned = part["n_owned"]
         ghosts = part["global_elements"][n_owned:]
         for q in np.unique(part["ghost_owner"]):
             q = int(q)
             mine = np.flatnonzero(part["ghost_owner"] == q) + n_owned
-            part["send"][q] = (mine[:, None] * S + species).ravel()
-            theirs = parts[q]["global_elements"][:parts[q]["n_owned"]]
+            part["send"][q] = (mine[:, None] * n_species + species).ravel()
+            theirs = parts[q]["global_elements"][: parts[q]["n_owned"]]
             position = np.searchsorted(theirs, ghosts[mine - n_owned])
-            parts[q]["receive"][rank] = (position[:, None] * S + species).ravel()
+            parts[q]["receive"][rank] = (position[:, None] * n_species + species).ravel()
     return parts

@@ -8,10 +8,11 @@ MPI), and ``"serial"`` otherwise.
 from __future__ import annotations
 
 import os
+from importlib import import_module
 
 from ..errors import CapabilityError, did_you_mean
 
-__all__ = ["BACKENDS", "launched_ranks", "resolve_backend_name"]
+__all__ = ["BACKENDS", "launched_ranks", "resolve_backend_name", "simulation_class"]
 
 BACKENDS = ("serial", "mpi")
 
@@ -34,6 +35,15 @@ def resolve_backend_name(backend) -> str:
         return "mpi" if launched_ranks() > 1 else "serial"
     key = str(backend).strip().lower()
     if key not in BACKENDS:
-        raise CapabilityError(f"unknown backend {backend!r}{did_you_mean(key, BACKENDS)}; choose 'serial' or 'mpi' "
-                              "(a 'gpu' back end is planned)")
+        raise CapabilityError(
+            f"unknown backend {backend!r}{did_you_mean(key, BACKENDS)}; choose 'serial' or 'mpi' "
+            "(a 'gpu' back end is planned)"
+        )
     return key
+
+
+def simulation_class(backend: str):
+    """The Simulation subclass of a back end (None: the plain facade), imported on first use."""
+    if backend == "mpi":  # by name: the facade module must not import its subclass's module
+        return import_module(f"{__package__}.mpi_simulation").MPISimulation
+    return None

@@ -48,5 +48,6 @@ def get_solver_class(name: str):
     try:
         module = import_module(f"{__package__}.{module_name}")
     except ImportError as error:
-        raise CapabilityError(f"the {canonical!r} solver is not available in this installation ({error})") from None
+        raise CapabilityError(f"the {canonical!r} solver is not available in this installation ({error})") \
+            from None
     return getattr(module, class_name)
