@@ -23,8 +23,8 @@ import math
 import numpy as np
 import pytest
 
-import tetrasim as ts
 import meshes
+import tetrasim as ts
 from gridmesh import grid_mesh
 from stats import z_threshold
 from tetrasim.geometry import MeshGeometry

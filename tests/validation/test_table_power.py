@@ -53,10 +53,17 @@ POWER_CASES = [("ode", key) for key in table.CASES] + [("ssa", "point_3d"), ("op
 
 @pytest.mark.parametrize("factor", [1.03, 0.97])
 @pytest.mark.parametrize("solver,case_key", POWER_CASES)
-def test_diffusion_table_detects_coupling_error(solver, case_key, factor, scaled_couplings):
+def test_diffusion_table_detects_coupling_error(solver, case_key, factor, scaled_couplings, validation_row):
     table.require_solver(solver)
     scaled_couplings(factor)
     out = table.run_case(case_key, solver)
+    detection = out["report"]["worst_ratio"]
+    validation_row(section="Power (the tables can fail)",
+                   case=f"{out['report']['case']}, couplings x{factor}",
+                   solver=solver, runs=out["report"]["runs"], reference="the diffusion table must FAIL",
+                   tolerance="worst/tol of the mutated run must exceed 1",
+                   worst=1.0 / detection if detection > 0 else float("inf"), passed=detection > 1.0,
+                   notes=f"mutated run's worst/tol = {detection:.2f}")
     assert out["report"]["worst_ratio"] > 1.0, (
         f"{case_key}/{solver}: couplings x{factor} went undetected (worst ratio "
         f"{out['report']['worst_ratio']:.2f}); the table has no power against this error")
@@ -89,11 +96,19 @@ def _kinetics_rows():
 
 
 @pytest.mark.parametrize("key,solver", _kinetics_rows())
-def test_kinetics_table_detects_rate_error(key, solver, scaled_first_rate):
+def test_kinetics_table_detects_rate_error(key, solver, scaled_first_rate, validation_row):
     import test_wellmixed_table as kinetics
 
     kinetics._check_solver(solver)
     scaled_first_rate(1.01)
-    outcome = kinetics.CASE_BY_KEY[key].run(solver)
+    case = kinetics.CASE_BY_KEY[key]
+    outcome = case.run(solver)
+    validation_row(section="Power (the tables can fail)", case=f"{case.title}, first rate x1.01",
+                   solver=solver,
+                   runs=outcome.runs, reference="the kinetics table must FAIL",
+                   tolerance="worst/tol of the mutated run must exceed 1",
+                   worst=1.0 / outcome.worst if outcome.worst > 0 else float("inf"),
+                   passed=not outcome.passed,
+                   notes=f"mutated run's worst/tol = {outcome.worst:.3g}")
     assert not outcome.passed, (f"{key}/{solver}: a 1 % error in the first rate constant went undetected "
                                 f"({outcome.details})")
