@@ -155,6 +155,13 @@ def render(rows: list[dict], returncode: int | None, wall: float | None, command
         "from the integrator's rtol/atol. The *tolerance* column states each rule; the notes give the "
         "numbers behind the worst deviation. Test sources: `tests/validation/`.",
         "",
+        "References are independent of the code under test: the diffusion table compares with the mean "
+        "of the discrete model solved exactly on an operator the test assembles from the raw mesh arrays "
+        "(and, for opsplit, the exact mean of the split-step method), never with the code's own couplings. "
+        "The section *Power (the tables can fail)* proves it: each of its rows injects an error into the "
+        "code (every diffusion coupling x1.03 or x0.97, one rate constant x1.01) and passes only when the "
+        "table then FAILS; its *worst* is 1 / (the mutated run's worst deviation), so ≤ 1 means detected.",
+        "",
     ]
     sections: dict[str, list[dict]] = {}
     for row in rows:
