@@ -92,7 +92,93 @@ def tiny_mesh(nx: int = 3, ny: int = 2, nz: int = 2, h: float = 0.5e-6) -> TetMe
 
 
 # ---------------------------------------------------------------------------- exact mesh mean
-def linear_generator(sim):
+def _independent_tet_couplings(vertices, tets, members):
+    """Volume diffusion couplings ``A_f / (V_i * delta_ij)`` (1/m^2) from raw vertex/tet arrays.
+
+    Written here with plain NumPy from the definition (DESIGN §4: face area over the source
+    tet's volume times the distance between the two tets' barycentres), sharing no code with
+    tetrasim's mesh layer, so a wrong coupling in the code cannot also move the reference.
+    Only faces between two tets of ``members`` couple. Returns ``(source, destination, g)``.
+    """
+    vertices = np.asarray(vertices, dtype=np.float64)
+    tets = np.asarray(tets, dtype=np.int64)
+    corners = vertices[tets]  # (m, 4, 3)
+    volume = np.abs(np.einsum("ij,ij->i", corners[:, 1] - corners[:, 0],
+                              np.cross(corners[:, 2] - corners[:, 0], corners[:, 3] - corners[:, 0]))) / 6.0
+    centre = corners.mean(axis=1)
+    # every tet's four faces as sorted vertex triples; a face shared by two tets appears twice
+    faces = np.sort(np.concatenate([np.delete(tets, k, axis=1) for k in range(4)]), axis=1)
+    owner = np.tile(np.arange(len(tets)), 4)
+    order = np.lexsort(faces.T[::-1])
+    faces, owner = faces[order], owner[order]
+    same = np.all(faces[1:] == faces[:-1], axis=1)
+    first = np.flatnonzero(same)
+    a, b = owner[first], owner[first + 1]
+    tri = vertices[faces[first]]
+    area = 0.5 * np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1)
+    keep = np.isin(a, members) & np.isin(b, members)
+    a, b, area = a[keep], b[keep], area[keep]
+    delta = np.linalg.norm(centre[a] - centre[b], axis=1)
+    source = np.concatenate([a, b])
+    dest = np.concatenate([b, a])
+    g = np.concatenate([area / (volume[a] * delta), area / (volume[b] * delta)])
+    return source, dest, g
+
+
+def _independent_tri_couplings(vertices, triangles):
+    """Surface couplings ``L_e / (A_tri * delta)`` between edge-sharing triangles (local ids)."""
+    vertices = np.asarray(vertices, dtype=np.float64)
+    triangles = np.asarray(triangles, dtype=np.int64)
+    corners = vertices[triangles]
+    cross = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+    area = 0.5 * np.linalg.norm(cross, axis=1)
+    centre = corners.mean(axis=1)
+    edges = np.sort(np.concatenate([np.delete(triangles, k, axis=1) for k in range(3)]), axis=1)
+    owner = np.tile(np.arange(len(triangles)), 3)
+    order = np.lexsort(edges.T[::-1])
+    edges, owner = edges[order], owner[order]
+    first = np.flatnonzero(np.all(edges[1:] == edges[:-1], axis=1))
+    a, b = owner[first], owner[first + 1]
+    length = np.linalg.norm(vertices[edges[first, 0]] - vertices[edges[first, 1]], axis=1)
+    delta = np.linalg.norm(centre[a] - centre[b], axis=1)
+    source = np.concatenate([a, b])
+    dest = np.concatenate([b, a])
+    g = np.concatenate([length / (area[a] * delta), length / (area[b] * delta)])
+    return source, dest, g
+
+
+def independent_diffusion_rates(sim):
+    """(source pool, destination pool, rate 1/s) of every diffusion hop, assembled independently.
+
+    Uses only the user's inputs: the mesh's raw ``vertices``/``tets``, the triangles of each patch
+    (vertex triples), which elements each compartment/patch holds, and each diffusion rule's
+    coefficient. Diffusion boundaries are not modelled here (the cases using this have none).
+    """
+    c = sim.compiled
+    geometry = sim.geometry
+    mesh = geometry.mesh
+    sources, dests, rates = [], [], []
+    coefficients = getattr(sim, "_diffusion_coefficient", [r.coefficient for r in c.diffusion_rules])
+    for rule, coefficient in zip(c.diffusion_rules, coefficients, strict=True):
+        species = c.species_index(rule.species)
+        if rule.location in c.compartment_elements:
+            members = np.asarray(c.compartment_elements[rule.location], dtype=np.int64)
+            s, d, g = _independent_tet_couplings(mesh.vertices, mesh.tets, members)
+            elements_s, elements_d = s, d  # volume element id == tet id
+        else:
+            patch_tris = np.asarray(geometry.patches[rule.location].tris, dtype=np.int64)
+            s, d, g = _independent_tri_couplings(mesh.vertices, mesh.tris[patch_tris])
+            elements = np.asarray(c.patch_elements[rule.location], dtype=np.int64)
+            elements_s, elements_d = elements[s], elements[d]
+        sources.append(elements_s * c.n_species + species)
+        dests.append(elements_d * c.n_species + species)
+        rates.append(float(coefficient) * g)
+    if not sources:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    return np.concatenate(sources), np.concatenate(dests), np.concatenate(rates)
+
+
+def linear_generator(sim, independent: bool = True):
     """Sparse generator ``M`` (with a constant-source column) of the mean counts of ``sim``'s model.
 
     For a model whose processes are all of order <= 1 (diffusion, first- and zero-order
@@ -100,6 +186,11 @@ def linear_generator(sim):
     ``dm/dt = M m + b`` on the same mesh -- the equation the deterministic ``ode`` solver
     integrates. Clamped pools have zero rows. Returns the augmented ``(n+1, n+1)`` CSC matrix
     whose last state is the constant 1 (it carries ``b``).
+
+    With ``independent=True`` (the default) the diffusion part is assembled by
+    :func:`independent_diffusion_rates` from the raw mesh, not from the compiled couplings, so the
+    reference does not move when the code's couplings do. The reaction part (order 0 and 1)
+    uses the compiled mesoscopic rates, which the kinetics tables validate separately.
     """
     from scipy import sparse
 
@@ -107,10 +198,12 @@ def linear_generator(sim):
     n = c.n_pools
     rows, cols, vals = [], [], []
     clamped = rt.clamped
-    # diffusion: molecule in pool s leaves to dest at rate df_rate[e]
-    source = np.repeat(c.df_pool, np.diff(c.df_ptr))
-    dest = c.df_dest
-    rate = rt.df_rate
+    if independent:
+        source, dest, rate = independent_diffusion_rates(sim)
+    else:  # the code's own couplings (kept for diagnosing a disagreement)
+        source = np.repeat(c.df_pool, np.diff(c.df_ptr))
+        dest = c.df_dest
+        rate = rt.df_rate
     keep = ~clamped[dest]
     rows.append(dest[keep])
     cols.append(source[keep])
@@ -151,6 +244,74 @@ def mesh_mean(sim, counts0: np.ndarray, times) -> np.ndarray:
     out = []
     for t in times:
         out.append(expm_multiply(M * float(t), x)[:-1] if t > 0 else x[:-1].copy())
+    return np.array(out)
+
+
+def _split_generators(sim):
+    """(R, D): the augmented generators of the reactions and of diffusion, separately."""
+    from scipy import sparse
+
+    full = linear_generator(sim)
+    n1 = full.shape[0]
+    source, dest, rate = independent_diffusion_rates(sim)
+    clamped = sim.runtime.clamped
+    keep_in, keep_out = ~clamped[dest], ~clamped[source]
+    diffusion = sparse.csc_matrix(
+        (np.concatenate([rate[keep_in], -rate[keep_out]]),
+         (np.concatenate([dest[keep_in], source[keep_out]]),
+          np.concatenate([source[keep_in], source[keep_out]]))),
+        shape=(n1, n1))
+    diffusion.sum_duplicates()
+    return (full - diffusion).tocsc(), diffusion, source, rate
+
+
+def independent_tau(sim) -> float:
+    """The opsplit step by its definition: 1 / the largest total leaving rate of one molecule."""
+    source, _dest, rate = independent_diffusion_rates(sim)
+    total = np.bincount(source, weights=rate, minlength=sim.compiled.n_pools)
+    return 1.0 / float(total.max())
+
+
+def opsplit_mean(sim, counts0: np.ndarray, times, tau: float | None = None) -> np.ndarray:
+    """Exact mean pool counts of the operator-splitting method (opsplit) at ``times`` from ``counts0``.
+
+    For a model whose reactions are of order <= 1 and never consume a diffusing species below its
+    occupancy (pure diffusion, clamps, zero-order sources), one opsplit step of length h maps the
+    mean exactly as follows: the SSA operator takes x to ``x_R = exp(hR) x`` with time-averaged
+    occupancy ``o = (1/h) ∫_0^h exp(sR) x ds``; the diffusion operator moves Binomial(round(o),
+    h·Σd) molecules split over faces in proportion to d, so in the mean ``x' = x_R + h·D·o``.
+    Steps lie on the grid n·τ from 0 (τ from :func:`independent_tau`, never from the solver); a
+    time r inside a step is the state after a partial step r - n·τ from the grid point (what a
+    run stopped at r gives). This is the mean opsplit must reproduce to within sampling noise:
+    its splitting error against ``mesh_mean`` is part of the method, not of the code.
+    """
+    from scipy import sparse
+    from scipy.sparse.linalg import expm_multiply
+
+    reactions, diffusion, _source, _rate = _split_generators(sim)
+    tau = independent_tau(sim) if tau is None else tau
+    n1 = reactions.shape[0]
+    # y' = R y, z' = y: exp(h [[R, 0], [I, 0]]) [x; 0] = [exp(hR) x; ∫ exp(sR) x ds]
+    block = sparse.bmat([[reactions, None], [sparse.identity(n1), sparse.csc_matrix((n1, n1))]]).tocsc()
+    has_reactions = reactions.nnz > 0
+
+    def step(x, h):
+        if has_reactions:
+            both = expm_multiply(block * h, np.concatenate([x, np.zeros(n1)]))
+            x_r, occupancy = both[:n1], both[n1:] / h
+        else:
+            x_r, occupancy = x, x
+        return x_r + h * (diffusion @ occupancy)
+
+    x = np.append(np.asarray(counts0, dtype=np.float64), 1.0)
+    out, done = [], 0
+    for t in times:
+        n_full = int(np.floor(float(t) / tau * (1 + 1e-12)))
+        for _ in range(done, n_full):
+            x = step(x, tau)
+        done = max(done, n_full)
+        rest = float(t) - n_full * tau
+        out.append((step(x, rest) if rest > 1e-12 * tau else x)[:-1].copy())
     return np.array(out)
 
 
