@@ -1,0 +1,422 @@
+"""Astrocyte Ca²⁺ signals on node–shaft branchlets: the IP3R / GCaMP6s model (Glia 2022).
+
+Cytosolic Ca²⁺, IP3 and the indicator GCaMP6s diffuse in the cytosol of a branchlet whose
+endoplasmic reticulum (ER) is a hole; PLC on the plasma membrane makes IP3 from Ca²⁺; 8-state
+IP3 receptors on the ER membrane bind Ca²⁺ (activating and inactivating sites) and IP3, and an
+open receptor releases Ca²⁺ into the cytosol (the ER lumen is not simulated: release is a
+source per open channel). Stimulation is an IP3 infusion into the central node at t = 1 s;
+the signal is Ca–GCaMP6s in each node, sampled every 1 ms.
+
+The kinetics and the protocol are the published ones (Denizot et al., Glia 2022, reusing
+PLoS Comput Biol 2019); the units are STEPS's. Two parameters are not fixed by the sources
+available to us and are stated as assumptions: the IP3R surface density and the size of a
+receptor cluster (:data:`IP3R_DENSITY`, :data:`CHANNELS_PER_CLUSTER`).
+
+Examples
+--------
+>>> from tetrasim.examples_calcium import calcium_model
+>>> model = calcium_model()
+>>> sorted(model.species_names)[:3]
+['ca', 'ca2_IP3R', 'ca2_ip3_IP3R']
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["calcium_model", "calcium_geometry", "CalciumGeometry", "place_clustered", "simulate_calcium",
+           "detect_peaks", "CalciumRun", "IP3R_STATES", "IP3R_DENSITY", "CHANNELS_PER_CLUSTER"]
+
+# --- species and kinetics (STEPS units: M, s, m^2/s) -------------------------------------------
+IP3R_STATES = ("unb_IP3R", "ip3_IP3R", "caa_IP3R", "cai_IP3R", "open_IP3R", "cai_ip3_IP3R", "ca2_IP3R",
+               "ca2_ip3_IP3R")
+DIFFUSION = {"ca": 13e-12, "ip3": 280e-12, "GCaMP6s": 50e-12, "ca_GCaMP6s": 50e-12}
+CA_REST = 120e-9  #: M, resting [Ca] and [IP3]
+IP3_REST = 120e-9
+GCAMP_TOTAL = 10e-6  #: M
+GCAMP_KF, GCAMP_KB = 7.78e6, 1.12
+PLC_DENSITY = 2460e12  #: per m^2 of plasma membrane (2,460 per µm²)
+#: IP3R per m² of ER membrane. ASSUMPTION: the sources give 230 channels on the PAP-ER reference
+#: geometry, whose ER area we do not have; 100 per µm² is of that order for sub-µm² ER membranes.
+IP3R_DENSITY = 100e12
+#: channels per cluster (a random ER triangle and its edge neighbours). ASSUMPTION, see above.
+CHANNELS_PER_CLUSTER = 5
+CLUSTER_SPACING = 30e-9  #: m, minimum distance between cluster centres
+INFUSED_IP3 = 50  #: molecules injected into the central node
+T_STIMULUS = 1.0  #: s
+
+
+def calcium_model():
+    """The IP3R / GCaMP6s model: systems ``cyt`` (cytosol), ``pm`` (plasma membrane), ``erm`` (ER membrane)."""
+    import tetrasim as ts
+
+    model = ts.Model()
+    model.species("ca", "ip3", "GCaMP6s", "ca_GCaMP6s", "plc", *IP3R_STATES)
+    cyt = model.volume_system("cyt")
+    cyt.reaction("ca ->", kf=30.0)  # pumps, lumped
+    cyt.reaction("-> ca", kf=1.5e-7)  # leak, zero order (M/s)
+    cyt.reaction("ca + GCaMP6s <-> ca_GCaMP6s", kf=GCAMP_KF, kb=GCAMP_KB)
+    cyt.reaction("ip3 ->", kf=1.2e-4)
+    for species, coefficient in DIFFUSION.items():
+        cyt.diffusion(species, coefficient)
+    pm = model.surface_system("pm")
+    pm.reaction("plc.s + ca.i -> plc.s + ca.i + ip3.i", kf=1.0)
+    erm = model.surface_system("erm")
+    activating = [("unb", "caa"), ("ip3", "open"), ("cai", "ca2"), ("cai_ip3", "ca2_ip3")]
+    inactivating = [("unb", "cai"), ("caa", "ca2"), ("ip3", "cai_ip3"), ("open", "ca2_ip3")]
+    ip3_binding = [("unb", "ip3"), ("caa", "open"), ("cai", "cai_ip3"), ("ca2", "ca2_ip3")]
+    for pairs, ligand, kf, kb in ((activating, "ca", 1.2e6, 50.0), (inactivating, "ca", 1.6e4, 100.0),
+                                  (ip3_binding, "ip3", 4.1e7, 400.0)):
+        for before, after in pairs:
+            erm.reaction(f"{before}_IP3R.s + {ligand}.i <-> {after}_IP3R.s", kf=kf, kb=kb)
+    erm.reaction("open_IP3R.s -> open_IP3R.s + ca.i", kf=6e3)  # release per open channel
+    return model
+
+
+@dataclass
+class CalciumGeometry:
+    name: str
+    mesh: object
+    cytosol: np.ndarray  # tet ids
+    er_membrane: np.ndarray  # triangle ids (faces shared by cytosol and ER)
+    plasma_membrane: np.ndarray  # triangle ids (the rest of the cytosol's surface)
+    nodes: dict  # name -> tet ids; "node2" is the central node
+    shaft_width: float
+    central: str = "node2"
+
+
+def calcium_geometry(name: str = "d0", mesh_size: float | None = None, seed: int = 0) -> CalciumGeometry:
+    """A branchlet with its ER: generated (``"d0"``, ``"d0/2"``, ``"d0/3"``) or published (``"published d0"``...)."""
+    from .errors import GeometryError
+    from .examples_frap import GENERATED, PUBLISHED, published_data_dir
+    from .geometry import TetMesh, shapes
+
+    if name in GENERATED:
+        width = GENERATED[name]
+        mesh = shapes.branchlet(d_shaft=width, er=True, size=mesh_size, seed=seed)
+        cytosol, er = mesh.group("cytosol"), mesh.group("er")
+        nodes = {f"node{i}": mesh.group(f"node{i}") for i in range(5)}
+    elif name in PUBLISHED:
+        folder = published_data_dir()
+        if folder is None:
+            raise GeometryError(f"geometry {name!r} needs the reference data (meshes/astrocyte); set TETRASIM_DATA "
+                                "to the folder that holds meshes/")
+        filename, _bleach, central = PUBLISHED[name]
+        mesh = TetMesh.load(folder / filename, length_unit="nm")
+        er = mesh.group("EB25")
+        cytosol = mesh.group_complement("EB25")
+        width = {"published d0": GENERATED["d0"], "published d0/2": GENERATED["d0/2"],
+                 "published d0/3": GENERATED["d0/3"]}[name]
+        nodes = _nodes_by_position(mesh, cytosol)
+        nodes["node2"] = mesh.group(central)
+    else:
+        raise GeometryError(f"unknown geometry {name!r}; choose from {list(GENERATED) + list(PUBLISHED)}")
+    er_membrane = mesh.faces_between(cytosol, er)
+    plasma = np.setdiff1d(mesh.surface_tris(tets=cytosol), er_membrane)
+    return CalciumGeometry(name, mesh, cytosol, er_membrane, plasma, nodes, width)
+
+
+def _nodes_by_position(mesh, cytosol, n_nodes: int = 5, d_node: float = 380e-9) -> dict:
+    """Node regions of a published branchlet: cytosol tets within a node radius of equally spaced centres."""
+    centres = mesh.tet_barycenters[cytosol]
+    x = centres[:, 0]
+    axis_y, axis_z = np.median(centres[:, 1]), np.median(centres[:, 2])
+    low, high = np.quantile(x, [0.02, 0.98])
+    spacing = (high - low) / n_nodes
+    xs = low + spacing * (np.arange(n_nodes) + 0.5)
+    nodes = {}
+    for i, xc in enumerate(xs):
+        d2 = (x - xc) ** 2 + (centres[:, 1] - axis_y) ** 2 + (centres[:, 2] - axis_z) ** 2
+        nodes[f"node{i}"] = cytosol[d2 <= (d_node / 2) ** 2]
+    return nodes
+
+
+def place_clustered(mesh, tris: np.ndarray, n_channels: int, per_cluster: int = CHANNELS_PER_CLUSTER,
+                    spacing: float = CLUSTER_SPACING, rng=None) -> np.ndarray:
+    """Counts per triangle of ``n_channels`` receptors in clusters (one entry per ``tris``).
+
+    A cluster is a random triangle and its edge neighbours within ``tris``; cluster centres are
+    at least ``spacing`` apart (random sequential choice; when no admissible centre is left the
+    remaining channels join existing clusters). Each cluster holds ``per_cluster`` channels
+    (the last one the remainder), spread uniformly over its triangles.
+    """
+    from .errors import GeometryError
+
+    rng = np.random.default_rng(rng)
+    tris = np.asarray(tris, dtype=np.int64)
+    if n_channels < 0 or int(n_channels) != n_channels:
+        raise GeometryError(f"n_channels must be a whole number >= 0, got {n_channels!r}")
+    counts = np.zeros(len(tris), dtype=np.int64)
+    if n_channels == 0:
+        return counts
+    if len(tris) == 0:
+        raise GeometryError("no triangles to place receptors on")
+    centres = mesh.tri_barycenters[tris]
+    neighbours, _lengths = mesh.tri_edge_neighbors(tris)
+    n_clusters = math.ceil(n_channels / per_cluster)
+    chosen: list[int] = []
+    for candidate in rng.permutation(len(tris)):
+        if len(chosen) == n_clusters:
+            break
+        if all(np.linalg.norm(centres[candidate] - centres[c]) >= spacing for c in chosen):
+            chosen.append(int(candidate))
+    left = int(n_channels)
+    for i in range(n_clusters):
+        centre = chosen[i % len(chosen)]
+        members = [centre] + [int(j) for j in neighbours[centre] if j >= 0]
+        k = min(per_cluster, left)
+        np.add.at(counts, rng.choice(members, size=k), 1)
+        left -= k
+    return counts
+
+
+def build_simulation(geometry: CalciumGeometry, solver: str = "ssa", seed: int = 1, runs: int = 1,
+                     ip3r_density: float = IP3R_DENSITY, progress=False, **options):
+    """A :class:`tetrasim.Simulation` of the model on ``geometry`` at rest (t = 0), replicates created.
+
+    Initial state: [ca] = [ip3] = 120 nM, GCaMP6s 10 µM total at its equilibrium with that Ca,
+    PLC 2,460 per µm² of plasma membrane, IP3R (``ip3r_density`` per m² of ER membrane) in
+    clusters (:func:`place_clustered`), all in ``unb_IP3R``; each replicate gets its own
+    placement of the channels.
+    """
+    import tetrasim as ts
+
+    from .geometry import MeshGeometry
+
+    model = calcium_model()
+    geom = MeshGeometry(geometry.mesh)
+    geom.compartment("cytosol", tets=geometry.cytosol, systems=["cyt"])
+    geom.patch("pm", tris=geometry.plasma_membrane, inner="cytosol", systems=["pm"])
+    geom.patch("erm", tris=geometry.er_membrane, inner="cytosol", systems=["erm"])
+    for name, tets in geometry.nodes.items():
+        geom.roi(name, tets=tets)
+    sim = ts.Simulation(model, geom, solver=solver, seed=seed, progress=progress, **options)
+    sim.run(0.0, runs=runs)
+    bound = GCAMP_TOTAL * CA_REST / (CA_REST + GCAMP_KB / GCAMP_KF)
+    sim.set_conc("cytosol", "ca", CA_REST)
+    sim.set_conc("cytosol", "ip3", IP3_REST)
+    sim.set_conc("cytosol", "ca_GCaMP6s", bound)
+    sim.set_conc("cytosol", "GCaMP6s", GCAMP_TOTAL - bound)
+    area_pm = geometry.mesh.tri_areas[geometry.plasma_membrane].sum()
+    sim.set_count("pm", "plc", round(PLC_DENSITY * area_pm))
+    area_er = geometry.mesh.tri_areas[geometry.er_membrane].sum()
+    n_channels = round(ip3r_density * area_er)
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x1F3A]))
+    per_run = np.stack([place_clustered(geometry.mesh, geometry.er_membrane, n_channels, rng=rng)
+                        for _ in range(sim.n_runs)])
+    if not np.issubdtype(sim.solver.state_dtype, np.integer):
+        per_run = per_run.mean(axis=0)  # deterministic: the mean placement
+    sim.set_count(ts.Tri(geometry.er_membrane), "unb_IP3R", per_run, per_element=True)
+    return sim
+
+
+def wellmixed_simulation(volume: float, pm_area: float, er_area: float, solver: str = "wm-ssa", seed: int = 1,
+                         runs: int = 1, ip3r_density: float = IP3R_DENSITY, progress=False, **options):
+    """The model well mixed: compartment ``cytosol`` (``volume`` m³) with patches ``pm`` and ``erm``.
+
+    The same initial state as :func:`build_simulation`; the limit the spatial model reaches on a
+    single tet, and the reference of the well-mixed tests.
+    """
+    import tetrasim as ts
+
+    geom = ts.WellMixed()
+    geom.compartment("cytosol", volume=volume, systems=["cyt"])
+    geom.patch("pm", area=pm_area, inner="cytosol", systems=["pm"])
+    geom.patch("erm", area=er_area, inner="cytosol", systems=["erm"])
+    sim = ts.Simulation(calcium_model(), geom, solver=solver, seed=seed, progress=progress, **options)
+    bound = GCAMP_TOTAL * CA_REST / (CA_REST + GCAMP_KB / GCAMP_KF)
+    sim.set_conc("cytosol", "ca", CA_REST)
+    sim.set_conc("cytosol", "ip3", IP3_REST)
+    sim.set_conc("cytosol", "ca_GCaMP6s", bound)
+    sim.set_conc("cytosol", "GCaMP6s", GCAMP_TOTAL - bound)
+    sim.set_count("pm", "plc", round(PLC_DENSITY * pm_area))
+    sim.set_count("erm", "unb_IP3R", round(ip3r_density * er_area))
+    return sim
+
+
+def infuse_ip3(sim, geometry: CalciumGeometry, molecules: int = INFUSED_IP3, seed: int = 0) -> None:
+    """Add ``molecules`` IP3 to the central node, placed at random in proportion to tet volume (each run)."""
+    import tetrasim as ts
+
+    where = ts.ROI(geometry.central)
+    counts = np.asarray(sim.get_count(where, "ip3", per_element=True), dtype=np.float64)
+    counts = counts.reshape(sim.n_runs, -1)
+    volumes = geometry.mesh.tet_volumes[geometry.nodes[geometry.central]]
+    if np.issubdtype(sim.solver.state_dtype, np.integer):
+        rng = np.random.default_rng(np.random.SeedSequence([sim.seed, 0x1F3B, seed]))
+        added = rng.multinomial(molecules, volumes / volumes.sum(), size=sim.n_runs)
+    else:
+        added = np.broadcast_to(molecules * volumes / volumes.sum(), counts.shape)
+    sim.set_count(where, "ip3", counts + added, per_element=True)
+
+
+@dataclass
+class CalciumRun:
+    geometry: str
+    solver: str
+    seeds: list
+    times: np.ndarray
+    signal: dict  # node -> (runs, times) Ca-GCaMP6s in µM
+    calcium: dict  # node -> (runs, times) free Ca in µM
+    wall_s: float
+    extra: dict = field(default_factory=dict)
+
+
+def simulate_calcium(geometry: CalciumGeometry, solver: str = "ssa", seed: int = 1, runs: int = 1,
+                     t_baseline: float = T_STIMULUS, t_after: float = 4.0, dt: float = 1e-3,
+                     ip3r_density: float = IP3R_DENSITY, progress=False, **options) -> CalciumRun:
+    """Baseline to ``t_baseline``, IP3 infusion into the central node, then ``t_after`` more seconds."""
+    import tetrasim as ts
+
+    start = time.perf_counter()
+    sim = build_simulation(geometry, solver, seed, runs, ip3r_density, progress, **options)
+    recorders = {}
+    for node in geometry.nodes:
+        recorders[node] = (sim.record(ts.Conc("ca_GCaMP6s", where=ts.ROI(node)), every=dt, name=f"signal_{node}"),
+                           sim.record(ts.Conc("ca", where=ts.ROI(node)), every=dt, name=f"ca_{node}"))
+    sim.run(t_baseline)
+    infuse_ip3(sim, geometry)
+    res = sim.run(t_baseline + t_after)
+    times = res.times_of(recorders[geometry.central][0])
+    signal = {node: np.asarray(res[a]) * 1e6 for node, (a, _) in recorders.items()}
+    calcium = {node: np.asarray(res[b]) * 1e6 for node, (_, b) in recorders.items()}
+    return CalciumRun(geometry.name, sim.solver_name, [seed], times, signal, calcium, time.perf_counter() - start,
+                      extra=dict(t_stimulus=t_baseline))
+
+
+def detect_peaks(times: np.ndarray, trace: np.ndarray, t_stimulus: float = T_STIMULUS, n_sigma: float = 3.0,
+                 smooth: int = 5) -> dict:
+    """Peak measures of one trace after the stimulus, against its pre-stimulus baseline.
+
+    The trace is smoothed by a running mean over ``smooth`` samples; the threshold is the
+    baseline mean + ``n_sigma`` standard deviations of the smoothed pre-stimulus trace. A peak is
+    a crossing of the threshold after ``t_stimulus``; the first one gives the time to peak
+    (crossing time − stimulus), the amplitude (maximum of the excursion − baseline mean, relative
+    to the baseline mean: ΔF/F0) and the duration (time above the threshold).
+    """
+    trace = np.asarray(trace, dtype=np.float64)
+    if smooth > 1:
+        trace = np.convolve(trace, np.ones(smooth) / smooth, mode="same")
+    before = times < t_stimulus
+    base_mean = float(trace[before][smooth:].mean())
+    base_sd = float(trace[before][smooth:].std())
+    threshold = base_mean + n_sigma * base_sd
+    after = np.flatnonzero((times >= t_stimulus) & (trace > threshold))
+    if len(after) == 0:
+        return dict(peak=False, threshold=threshold, baseline=base_mean)
+    first = after[0]
+    end = first
+    while end + 1 < len(trace) and trace[end + 1] > threshold:
+        end += 1
+    peak_value = float(trace[first:end + 1].max())
+    dt = float(times[1] - times[0]) if len(times) > 1 else 0.0
+    return dict(peak=True, threshold=threshold, baseline=base_mean, time_to_peak=float(times[first] - t_stimulus),
+                amplitude=(peak_value - base_mean) / base_mean if base_mean > 0 else math.inf,
+                duration=(end - first + 1) * dt)
+
+
+def _run_one(args):
+    name, solver, seed, t_after, mesh_size, density = args
+    geometry = calcium_geometry(name, mesh_size=mesh_size)
+    result = simulate_calcium(geometry, solver=solver, seed=seed, t_after=t_after, ip3r_density=density)
+    result.geometry = name  # the study's key, whatever the mesh calls itself
+    return result
+
+
+def run_study(geometries=("d0", "d0/2", "d0/3"), seeds=range(1, 21), solver: str = "ssa", t_after: float = 4.0,
+              mesh_size: float | None = None, ip3r_density: float = IP3R_DENSITY, n_sigma: float = 3.0,
+              workers: int | None = None, verbose: bool = True) -> dict:
+    """Run every (geometry, seed) in a process pool and summarise the peaks of the central node.
+
+    Returns ``{"runs": {geometry: [CalciumRun]}, "summary": {geometry: {measure: (mean, std, n)}},
+    "tests": {measure: p-values}}``.
+    """
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    tasks = [(g, solver, int(s), t_after, mesh_size, ip3r_density) for g in geometries for s in seeds]
+    workers = workers or min(len(tasks), os.cpu_count() or 1)
+    runs: dict = {g: [] for g in geometries}
+    start = time.perf_counter()
+    if workers > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            for done, result in enumerate(pool.map(_run_one, tasks), 1):
+                runs[result.geometry].append(result)
+                if verbose:
+                    print(f"[{done}/{len(tasks)}] {result.geometry} seed {result.seeds[0]}: {result.wall_s:.1f} s",
+                          flush=True)
+    else:
+        for done, task in enumerate(tasks, 1):
+            result = _run_one(task)
+            runs[result.geometry].append(result)
+            if verbose:
+                print(f"[{done}/{len(tasks)}] {result.geometry} seed {result.seeds[0]}: {result.wall_s:.1f} s",
+                      flush=True)
+    summary, measures = {}, {}
+    for g, results in runs.items():
+        peaks = [detect_peaks(r.times, r.signal["node2"][0], r.extra["t_stimulus"], n_sigma) for r in results]
+        measures[g] = peaks
+        found = [p for p in peaks if p["peak"]]
+        summary[g] = {"probability": (len(found) / len(peaks), None, len(peaks))}
+        for key in ("time_to_peak", "amplitude", "duration"):
+            values = np.array([p[key] for p in found])
+            summary[g][key] = (float(values.mean()) if len(values) else math.nan,
+                               float(values.std(ddof=1)) if len(values) > 1 else math.nan, len(values))
+    return dict(runs=runs, summary=summary, peaks=measures, tests=compare_geometries(measures),
+                wall_s=time.perf_counter() - start, n_sigma=n_sigma)
+
+
+def compare_geometries(peaks: dict) -> dict:
+    """Mann–Whitney p-values of each measure between consecutive geometries (and Fisher's for probability)."""
+    from scipy.stats import fisher_exact, mannwhitneyu
+
+    names = list(peaks)
+    tests = {}
+    for a, b in zip(names[:-1], names[1:], strict=True):
+        pa, pb = peaks[a], peaks[b]
+        yes_a, yes_b = sum(p["peak"] for p in pa), sum(p["peak"] for p in pb)
+        tests[f"{a} vs {b}"] = {"probability": float(fisher_exact([[yes_a, len(pa) - yes_a],
+                                                                    [yes_b, len(pb) - yes_b]])[1])}
+        for key in ("time_to_peak", "amplitude", "duration"):
+            xa = [p[key] for p in pa if p["peak"]]
+            xb = [p[key] for p in pb if p["peak"]]
+            tests[f"{a} vs {b}"][key] = (float(mannwhitneyu(xa, xb).pvalue) if len(xa) > 1 and len(xb) > 1
+                                         else math.nan)
+    return tests
+
+
+def plot_study(study: dict, path) -> str:
+    """Traces of the central node (left) and the four measures against the shaft width (right), as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .examples_frap import GENERATED
+
+    runs = study["runs"]
+    fig = plt.figure(figsize=(12, 6), layout="constrained")
+    left, right = fig.subfigures(1, 2, width_ratios=[1, 1.4])
+    trace_axes = left.subplots(len(runs), 1, sharex=True, squeeze=False)[:, 0]
+    for ax, (g, results) in zip(trace_axes, runs.items(), strict=True):
+        for r in results[:5]:
+            ax.plot(r.times, r.signal["node2"][0], lw=0.6)
+        ax.axvline(results[0].extra["t_stimulus"], color="k", ls=":", lw=0.8)
+        ax.set_ylabel(f"{g}\nCa-GCaMP6s (µM)")
+    trace_axes[-1].set_xlabel("time (s)")
+    widths = np.array([GENERATED.get(g.replace("published ", ""), np.nan) * 1e9 for g in runs])
+    labels = [("probability", "peak probability"), ("time_to_peak", "time to first peak (s)"),
+              ("amplitude", "amplitude (ΔF/F0)"), ("duration", "duration (s)")]
+    for ax, (key, label) in zip(right.subplots(2, 2).ravel(), labels, strict=True):
+        means = [study["summary"][g][key][0] for g in runs]
+        stds = [study["summary"][g][key][1] or 0.0 for g in runs]
+        ax.errorbar(widths, means, yerr=stds, marker="o", capsize=3)
+        ax.set_xlabel("shaft width (nm)")
+        ax.set_ylabel(label)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return str(path)

@@ -1,0 +1,148 @@
+"""The astrocyte IP3R/GCaMP6s model (tetrasim.examples_calcium): conservation, well-mixed limit, peaks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tetrasim as ts
+from gridmesh import grid_mesh
+from stats import z_threshold
+from tetrasim.examples_calcium import (
+    IP3R_STATES,
+    CalciumGeometry,
+    build_simulation,
+    detect_peaks,
+    infuse_ip3,
+    place_clustered,
+    simulate_calcium,
+    wellmixed_simulation,
+)
+
+
+def small_branch() -> CalciumGeometry:
+    """A 6 x 2 x 2 block (0.25 µm cubes) whose ER is the middle of the first row of cubes."""
+    mesh = grid_mesh(6, 2, 2, 0.25e-6)
+    centre = mesh.tet_barycenters
+    er = np.flatnonzero((centre[:, 0] > 0.5e-6) & (centre[:, 0] < 1.0e-6) & (centre[:, 1] < 0.25e-6)
+                        & (centre[:, 2] < 0.25e-6))
+    cytosol = np.setdiff1d(np.arange(mesh.n_tets), er)
+    er_membrane = mesh.faces_between(cytosol, er)
+    plasma = np.setdiff1d(mesh.surface_tris(tets=cytosol), er_membrane)
+    x = centre[cytosol, 0]
+    nodes = {f"node{i}": cytosol[(x >= i * 0.3e-6) & (x < (i + 1) * 0.3e-6)] for i in range(5)}
+    return CalciumGeometry("small", mesh, cytosol, er_membrane, plasma, nodes, 0.25e-6)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_receptor_and_indicator_totals_are_conserved(seed):
+    """IP3R changes state but is never made or lost; GCaMP6s + Ca-GCaMP6s likewise (exact, every sample)."""
+    geometry = small_branch()
+    sim = build_simulation(geometry, solver="ssa", seed=seed, ip3r_density=2000e12)
+    receptors = [sim.record(ts.Count(state, where="erm"), every=0.01) for state in IP3R_STATES]
+    indicator = [sim.record(ts.Count(name, where="cytosol"), every=0.01) for name in ("GCaMP6s", "ca_GCaMP6s")]
+    n_receptors = sim.get_count("erm", "unb_IP3R")
+    n_indicator = sim.get_count("cytosol", "GCaMP6s") + sim.get_count("cytosol", "ca_GCaMP6s")
+    assert n_receptors > 0 and n_indicator > 0
+    sim.run(0.1)
+    infuse_ip3(sim, geometry)
+    res = sim.run(0.3)
+    np.testing.assert_array_equal(sum(res[r] for r in receptors), n_receptors)
+    np.testing.assert_array_equal(sum(res[r] for r in indicator), n_indicator)
+    assert sum(res[r] for r in receptors[1:]).max() > 0  # receptors did change state
+    assert sim.solver.events > 1000
+
+
+def _components(occupied, neighbours) -> int:
+    """Connected components (edge adjacency) of the occupied triangles."""
+    occupied = set(int(i) for i in occupied)
+    seen, components = set(), 0
+    for start in occupied:
+        if start in seen:
+            continue
+        components += 1
+        stack = [start]
+        while stack:
+            i = stack.pop()
+            if i in seen:
+                continue
+            seen.add(i)
+            stack.extend(int(j) for j in neighbours[i] if j >= 0 and int(j) in occupied)
+    return components
+
+
+def test_clustered_placement_places_every_channel_in_clusters():
+    geometry = small_branch()
+    tris = geometry.er_membrane
+    neighbours, _ = geometry.mesh.tri_edge_neighbors(tris)
+    counts = place_clustered(geometry.mesh, tris, 23, per_cluster=5, spacing=0.0, rng=3)
+    assert counts.sum() == 23 and counts.min() >= 0
+    assert _components(np.flatnonzero(counts), neighbours) <= 5  # 5 clusters of <= 4 triangles
+    # centres farther apart than the whole membrane: one cluster holds every channel
+    lonely = place_clustered(geometry.mesh, tris, 12, per_cluster=5, spacing=1.0, rng=4)
+    assert lonely.sum() == 12 and _components(np.flatnonzero(lonely), neighbours) == 1
+    assert np.count_nonzero(lonely) <= 4
+
+
+def test_one_tet_spatial_model_is_the_well_mixed_model():
+    """On a single tet, ssa and wm-ssa solve the same master equation: equal mean free Ca.
+
+    Two-sample z-test of the mean [Ca] (µM) at 6 times, SE from the sample variances of 300 runs
+    each, alpha = 1e-4 Bonferroni over the times. Detects a mis-scaled surface rate (area vs
+    volume) or a release that does not reach the cytosol tet.
+    """
+    vertices = np.array([[0, 0, 0], [2e-6, 0, 0], [0, 2e-6, 0], [0, 0, 2e-6]], dtype=float)
+    mesh = ts.TetMesh.from_arrays(vertices, np.array([[0, 1, 2, 3]]), length_unit="m")
+    faces = mesh.surface_tris()
+    geometry = CalciumGeometry("one tet", mesh, np.array([0]), faces[2:], faces[:2], {"node2": np.array([0])},
+                               2e-6)
+    runs, times = 300, np.linspace(0.05, 0.3, 6)
+    density = 300e12
+    spatial = build_simulation(geometry, solver="ssa", seed=5, runs=runs, ip3r_density=density)
+    rec_s = spatial.record(ts.Conc("ca", where="cytosol"), every=0.05)
+    data_s = spatial.run(0.3)[rec_s][:, 1:] * 1e6
+    er_area = mesh.tri_areas[faces[2:]].sum()
+    well = wellmixed_simulation(mesh.total_volume, mesh.tri_areas[faces[:2]].sum(), er_area, seed=6,
+                                ip3r_density=density)
+    rec_w = well.record(ts.Conc("ca", where="cytosol"), every=0.05)
+    data_w = well.run(0.3, runs=runs)[rec_w][:, 1:] * 1e6
+    difference = data_s.mean(axis=0) - data_w.mean(axis=0)
+    se = np.sqrt(data_s.var(axis=0, ddof=1) / runs + data_w.var(axis=0, ddof=1) / runs)
+    assert np.all(np.abs(difference) <= z_threshold(len(times)) * se), (difference, se)
+
+
+def test_detect_peaks_on_a_known_trace():
+    t = np.arange(0, 2, 1e-3)
+    rng = np.random.default_rng(1)
+    trace = 1.0 + 0.01 * rng.standard_normal(len(t))
+    trace[(t > 1.2) & (t < 1.5)] += 0.5
+    peak = detect_peaks(t, trace, t_stimulus=1.0, n_sigma=5, smooth=1)
+    assert peak["peak"]
+    assert peak["time_to_peak"] == pytest.approx(0.2, abs=2e-3)
+    assert peak["duration"] == pytest.approx(0.3, abs=3e-3)
+    assert peak["amplitude"] == pytest.approx(0.5, rel=0.1)
+    assert not detect_peaks(t, 1.0 + 0.01 * rng.standard_normal(len(t)), 1.0, n_sigma=5, smooth=1)["peak"]
+
+
+def test_simulate_calcium_runs_end_to_end():
+    result = simulate_calcium(small_branch(), solver="ssa", seed=2, t_baseline=0.05, t_after=0.05,
+                              ip3r_density=2000e12)
+    assert set(result.signal) == {f"node{i}" for i in range(5)}
+    assert result.signal["node2"].shape == (1, len(result.times))
+    assert np.all(result.signal["node2"] > 0)
+
+
+def test_study_summary_and_figure(tmp_path, monkeypatch):
+    """The study pipeline (pool, peaks, statistics, figure) on the small block, two seeds, serially."""
+    import tetrasim.examples_calcium as calcium
+
+    monkeypatch.setattr(calcium, "calcium_geometry", lambda name, mesh_size=None: small_branch())
+    study = calcium.run_study(("d0", "d0/2"), seeds=[1, 2], t_after=0.05, ip3r_density=2000e12, workers=1,
+                              verbose=False)
+    assert set(study["summary"]) == {"d0", "d0/2"}
+    assert study["summary"]["d0"]["probability"][2] == 2
+    assert "d0 vs d0/2" in study["tests"]
+    path = calcium.plot_study(study, tmp_path / "calcium.png")
+    assert Path(path).stat().st_size > 10_000
