@@ -1,14 +1,13 @@
 # ruff: noqa: N803, N806
-"""The meshes of VALIDATION.md, generated once with ``tetrasim.geometry.shapes`` and cached.
+"""The meshes of the validation cases (docs/validation_cases.md), generated once with ``tetrasim.geometry.shapes`` and cached.
 
 Every mesh comes from a fixed gmsh seed, so the same call gives the same mesh everywhere.
 The cache lives in ``$TETRASIM_CACHE`` (or ``<repo>/.cache``) under ``validation-meshes/``
 and is keyed by the generator parameters; a damaged file is rebuilt.
 
-Note: the curved cases pass ``curvature=16`` (16 elements per turn), the rule ``shapes`` applied
-always before ``size`` took precedence; it sets a floor on the tet count of small curved shapes
-(the 1 µm sphere has ~500-650 tets whatever ``size`` is asked for), and the cases below were
-sized with it.
+Note: the larger curved cases pass ``curvature=16`` (16 elements per turn), the rule ``shapes``
+applied always before ``size`` took precedence, because they were sized with it; the 1 µm
+kinetics sphere lets ``size`` decide, to reach the 40-300 tets its cases ask for.
 """
 
 from __future__ import annotations
@@ -29,8 +28,8 @@ SEED = 20240601
 
 #: name -> (generator, positional args in metres, keyword args)
 SPECS: dict[str, tuple[str, tuple, dict]] = {
-    # well-mixed kinetics on a mesh: sphere of radius 1 µm (501 tets, see the module note)
-    "sphere_r1": ("sphere", (1e-6,), {"size": 0.7e-6, "curvature": 16}),
+    # well-mixed kinetics on a mesh: sphere of radius 1 µm, 231 tets (the cases ask for 40-300)
+    "sphere_r1": ("sphere", (1e-6,), {"size": 0.5e-6}),
     # unbounded 3-D point source: sphere of radius 10 µm, ~30k tets (31,745)
     "sphere_r10": ("sphere", (10e-6,), {"size": 0.85e-6, "curvature": 16}),
     # 2-D point source: disc of radius 10 µm, height 1 µm (patch = top face)

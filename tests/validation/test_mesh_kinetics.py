@@ -1,6 +1,6 @@
 """VALIDATION.md "Well-mixed kinetics" rows on a mesh: ssa, ode (opsplit once available).
 
-The mesh is the 1-µm sphere (501 tets; see tests/meshes.py for why not 40-300), every species
+The mesh is the 1-µm sphere (231 tets, within the cases' 40-300), every species
 diffusing at 1e-12 m²/s. The reference is the mean-field (analytic) curve in molecule counts.
 
 Tolerance (DESIGN.md §7): ssa passes when every sample time satisfies
