@@ -47,9 +47,11 @@ class InitialStateLog:
     def add_values(self, pools, values) -> None:
         self.entries.append(("values", np.array(pools, np.int64), np.array(values)))
 
-    def add_placement(self, pools, weights, total: int, number: int) -> None:
+    def add_placement(self, pools, weights, total: int, number: int, positions=None) -> None:
+        """``positions``: when ``weights`` cover a larger region than ``pools`` (an MPI rank's part),
+        where in the placement over ``weights`` each of ``pools`` lies."""
         self.entries.append(("place", np.array(pools, np.int64), np.array(weights, np.float64), int(total),
-                             int(number)))
+                             int(number), None if positions is None else np.array(positions, np.int64)))
 
     @property
     def has_placements(self) -> bool:
@@ -64,8 +66,9 @@ class InitialStateLog:
             if entry[0] == "values":
                 state[entry[1]] = entry[2]
             else:
-                _, pools, weights, total, number = entry
-                state[pools] = place(total, weights, placement_stream(seed, number, replicate))
+                _, pools, weights, total, number, positions = entry
+                placed = place(total, weights, placement_stream(seed, number, replicate))
+                state[pools] = placed if positions is None else placed[positions]
         return state
 
     # ------------------------------------------------------------------ checkpoints
@@ -77,6 +80,8 @@ class InitialStateLog:
             else:
                 arrays[f"{i}/pools"], arrays[f"{i}/weights"] = entry[1], entry[2]
                 arrays[f"{i}/total_number"] = np.array([entry[3], entry[4]], np.int64)
+                if entry[5] is not None:
+                    arrays[f"{i}/positions"] = entry[5]
         return arrays
 
     @classmethod
@@ -88,5 +93,6 @@ class InitialStateLog:
                 log.add_values(arrays[f"{i}/pools"], arrays[f"{i}/values"])
             else:
                 total, number = arrays[f"{i}/total_number"]
-                log.add_placement(arrays[f"{i}/pools"], arrays[f"{i}/weights"], int(total), int(number))
+                log.add_placement(arrays[f"{i}/pools"], arrays[f"{i}/weights"], int(total), int(number),
+                                  arrays.get(f"{i}/positions"))
         return log

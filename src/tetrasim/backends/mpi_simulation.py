@@ -19,8 +19,9 @@ import math
 import numpy as np
 
 from ..errors import CapabilityError, SimulationError
-from ..recording.probes import ROI, Conc, Count, Tet, Tri
-from ..simulation import Recorder, Simulation, _as_float_array, _spread_integer, _where_text
+from ..placement import InitialStateLog, place, placement_stream
+from ..recording.probes import ROI, Conc, Count, Tet, Tri, molecules_per_unit
+from ..simulation import Recorder, Simulation, _as_float_array, _where_text
 from ..solvers.base import Runtime
 from ..solvers.registry import canonical_solver_name
 from ..units import AVOGADRO, to_si
@@ -106,6 +107,10 @@ class MPISimulation(Simulation):
         self.time = 0.0
         self._recorders = {}
         self._placements = 0
+        self._initial_log = InitialStateLog()  # setters before the replicates exist (placement.py)
+        self._auto_checkpoint = None
+        self._options = dict(options)
+        self.label = None
         owned = layout["global_elements"][: layout["n_owned"]]
         self._owned_tets = owned[owned < layout["n_volume"]]
         self._owned_tris = layout["owned_mesh_tris"]
@@ -233,15 +238,18 @@ class MPISimulation(Simulation):
         if per_element:
             self._apply(pools, values[..., positions].astype(self.solver.state_dtype))
             return
-        # the serial placement, drawn from the same stream on the region in serial order
+        # the serial placement (placement.py), drawn from the same streams over the region's weights in
+        # serial order; each rank keeps its own elements' part
         weights = b.gather_region(self.compiled.measure[elements], positions, total)
         self._placements += 1
-        rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0x5E7C0, self._placements]))
         amount = int(round(float(value)))
         if self._states is None:
-            self._apply(pools, _spread_integer(amount, weights, rng)[positions])
+            self._template[pools] = place(amount, weights, placement_stream(self.seed, self._placements, 0))[positions]
+            self._initial_log.add_placement(pools, weights, amount, self._placements, positions)
+            self.solver.parameters_changed()
         else:
-            per_run = np.stack([_spread_integer(amount, weights, rng) for _ in range(self.n_runs)])
+            per_run = np.stack([place(amount, weights, placement_stream(self.seed, self._placements, r))
+                                for r in range(self.n_runs)])
             self._apply(pools, per_run[:, positions])
 
     def get_count(self, where, species, per_element: bool = False):
@@ -281,14 +289,15 @@ class MPISimulation(Simulation):
         elements, pools, _ = self._select(where, species)
         positions, total = self._last
         b = self.backend
-        measure = b.gather_region(self.compiled.measure[elements], positions, total)
+        # the serial formula on the region in serial order (M in a compartment, mol/m² on a patch)
+        capacity = b.gather_region(molecules_per_unit(self.compiled, elements), positions, total)
         counts = b.gather_region(self._states_view()[:, pools].T.copy(), positions, total).T.astype(
             np.float64
         )
         if per_element:
-            data = counts / (1e3 * AVOGADRO * measure)
+            data = counts / capacity
             return data[0] if data.shape[0] == 1 else data
-        data = counts.sum(axis=1) / (1e3 * AVOGADRO * measure.sum())
+        data = counts.sum(axis=1) / capacity.sum()
         return data[0].item() if data.shape[0] == 1 else data
 
     # ------------------------------------------------------------------ recording

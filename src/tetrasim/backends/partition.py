@@ -157,6 +157,15 @@ def _local_csr(selected, ptr, values, *more):
     return (new_ptr, np.asarray(values)[index]) + tuple(np.asarray(m)[index] for m in more)
 
 
+def _local_extra(extra: dict, targets: np.ndarray) -> dict:
+    """The compiled system's per-target tables (diffusion boundaries) for a rank's targets."""
+    local = dict(extra)
+    for key in ("df_boundary", "df_closed"):
+        if key in local and local[key] is not None:
+            local[key] = np.ascontiguousarray(np.asarray(local[key])[targets])
+    return local
+
+
 def local_systems(compiled, owner: np.ndarray, n_parts: int) -> list[dict]:
     """Cut ``compiled`` into one local system per rank (see the module docstring).
 
@@ -176,7 +185,8 @@ def local_systems(compiled, owner: np.ndarray, n_parts: int) -> list[dict]:
     for rank in range(n_parts):
         owned = np.flatnonzero(owner == rank)
         diffusions = np.flatnonzero(owner[df_source] == rank)
-        df_ptr, dest_pool, df_geom = _local_csr(diffusions, c.df_ptr, df_dest, c.df_geom)
+        target = np.arange(len(df_dest))
+        df_ptr, dest_pool, df_geom, targets = _local_csr(diffusions, c.df_ptr, df_dest, c.df_geom, target)
         dest_element = dest_pool // n_species
         ghosts = np.unique(dest_element[owner[dest_element] != rank])
         elements = np.concatenate([owned, ghosts])
@@ -236,6 +246,7 @@ def local_systems(compiled, owner: np.ndarray, n_parts: int) -> list[dict]:
             df_dest=to_local(dest_pool).astype(pool_dtype),
             df_geom=df_geom,
             model_hash=c.model_hash,
+            extra=_local_extra(c.extra, targets),
         )
         parts.append(
             {
