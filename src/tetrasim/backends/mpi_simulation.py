@@ -244,7 +244,8 @@ class MPISimulation(Simulation):
         self._placements += 1
         amount = int(round(float(value)))
         if self._states is None:
-            self._template[pools] = place(amount, weights, placement_stream(self.seed, self._placements, 0))[positions]
+            placed = place(amount, weights, placement_stream(self.seed, self._placements, 0))
+            self._template[pools] = placed[positions]
             self._initial_log.add_placement(pools, weights, amount, self._placements, positions)
             self.solver.parameters_changed()
         else:
