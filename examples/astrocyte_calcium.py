@@ -6,7 +6,7 @@ and duration (threshold: pre-stimulus mean + n·σ), mean ± std over the seeds,
 Mann-Whitney / Fisher p-values between geometries and a figure.
 
     python examples/astrocyte_calcium.py --seeds 20                       # the study (long)
-    python examples/astrocyte_calcium.py --seeds 2 --t-after 0.2 --geometries d0   # a quick look
+    python examples/astrocyte_calcium.py --seeds 2 --t-baseline 0.02 --t-after 0.02 --geometries d0
 
 The study is expensive: see docs/examples/astrocyte_calcium.md for measured costs.
 """
@@ -25,6 +25,7 @@ def main(argv=None) -> int:
                         help="generated d0, d0/2, d0/3 or 'published d0' ... (needs TETRASIM_DATA)")
     parser.add_argument("--seeds", type=int, default=20, help="seeds per geometry")
     parser.add_argument("--solver", default="ssa", help="ssa or opsplit")
+    parser.add_argument("--t-baseline", type=float, default=1.0, help="seconds of baseline before the stimulus")
     parser.add_argument("--t-after", type=float, default=4.0, help="seconds simulated after the stimulus")
     parser.add_argument("--mesh-size", type=float, default=None, help="target edge length (m) of generated meshes")
     parser.add_argument("--ip3r-density", type=float, default=IP3R_DENSITY, help="IP3R per m^2 of ER membrane")
@@ -33,7 +34,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=Path("."), help="folder for the figure")
     args = parser.parse_args(argv)
     study = run_study(args.geometries, range(1, args.seeds + 1), args.solver, args.t_after, args.mesh_size,
-                      args.ip3r_density, args.n_sigma, args.workers)
+                      args.ip3r_density, args.n_sigma, args.workers, t_baseline=args.t_baseline)
     print(f"\nthreshold: baseline mean + {args.n_sigma:g} sigma; central node; {args.seeds} seeds per geometry")
     for g, measures in study["summary"].items():
         parts = [f"{key} {mean:.3g} ± {std:.2g} (n={n})" if std is not None else f"{key} {mean:.2f} (n={n})"

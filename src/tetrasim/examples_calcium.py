@@ -320,16 +320,17 @@ def detect_peaks(times: np.ndarray, trace: np.ndarray, t_stimulus: float = T_STI
 
 
 def _run_one(args):
-    name, solver, seed, t_after, mesh_size, density = args
+    name, solver, seed, t_baseline, t_after, mesh_size, density = args
     geometry = calcium_geometry(name, mesh_size=mesh_size)
-    result = simulate_calcium(geometry, solver=solver, seed=seed, t_after=t_after, ip3r_density=density)
+    result = simulate_calcium(geometry, solver=solver, seed=seed, t_baseline=t_baseline, t_after=t_after,
+                              ip3r_density=density)
     result.geometry = name  # the study's key, whatever the mesh calls itself
     return result
 
 
 def run_study(geometries=("d0", "d0/2", "d0/3"), seeds=range(1, 21), solver: str = "ssa", t_after: float = 4.0,
               mesh_size: float | None = None, ip3r_density: float = IP3R_DENSITY, n_sigma: float = 3.0,
-              workers: int | None = None, verbose: bool = True) -> dict:
+              workers: int | None = None, verbose: bool = True, t_baseline: float = T_STIMULUS) -> dict:
     """Run every (geometry, seed) in a process pool and summarise the peaks of the central node.
 
     Returns ``{"runs": {geometry: [CalciumRun]}, "summary": {geometry: {measure: (mean, std, n)}},
@@ -338,7 +339,7 @@ def run_study(geometries=("d0", "d0/2", "d0/3"), seeds=range(1, 21), solver: str
     import os
     from concurrent.futures import ProcessPoolExecutor
 
-    tasks = [(g, solver, int(s), t_after, mesh_size, ip3r_density) for g in geometries for s in seeds]
+    tasks = [(g, solver, int(s), t_baseline, t_after, mesh_size, ip3r_density) for g in geometries for s in seeds]
     workers = workers or min(len(tasks), os.cpu_count() or 1)
     runs: dict = {g: [] for g in geometries}
     start = time.perf_counter()

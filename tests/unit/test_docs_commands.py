@@ -40,6 +40,9 @@ pytestmark = pytest.mark.skipif(not (REPO / "docs").is_dir(), reason="docs/ is n
 
 # (document, text in a block, what runs instead, why). Applied in both tiers.
 ALWAYS = [
+    ("docs/examples/astrocyte_calcium.md", "--seeds 20 ",
+     "--seeds 1 --t-baseline 0.004 --t-after 0.002 --geometries d0 --workers 1 ",
+     "the study is hours of exact SSA per seed (docs/examples/astrocyte_calcium.md, Cost)"),
     ("README.md", "make test ", ": make test ",
      "`make test` is the default suite: it runs this file (and these blocks) itself"),
     ("docs/index.md", "make test ", ": make test ", "the default suite runs this file"),
@@ -58,6 +61,8 @@ ALWAYS = [
 ]
 # (document, text in a block, what runs instead in the default suite). The slow tier runs the text.
 REDUCED = [
+    ("docs/examples/astrocyte_calcium.md", "--seeds 2 --t-baseline 0.02 --t-after 0.02 ",
+     "--seeds 1 --t-baseline 0.004 --t-after 0.002 --workers 1 "),
     ("README.md", "make demo ", "tetrasim demo --model calcium-buffering --runs 2 --no-plot "),
     ("docs/index.md", "make demo ", "tetrasim demo --model calcium-buffering --runs 2 --no-plot "),
     ("docs/index.md", "make bench ", ": make bench "),
