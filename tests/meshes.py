@@ -151,7 +151,8 @@ def independent_diffusion_rates(sim):
 
     Uses only the user's inputs: the mesh's raw ``vertices``/``tets``, the triangles of each patch
     (vertex triples), which elements each compartment/patch holds, and each diffusion rule's
-    coefficient. Diffusion boundaries are not modelled here (the cases using this have none).
+    coefficient, and which diffusion boundaries are open (with their coefficient) as the simulation
+    reports them.
     """
     c = sim.compiled
     geometry = sim.geometry
@@ -164,6 +165,19 @@ def independent_diffusion_rates(sim):
             members = np.asarray(c.compartment_elements[rule.location], dtype=np.int64)
             s, d, g = _independent_tet_couplings(mesh.vertices, mesh.tets, members)
             elements_s, elements_d = s, d  # volume element id == tet id
+            # an open diffusion boundary couples this compartment's tets to the other side's
+            for name, boundary in getattr(geometry, "diffusion_boundaries", {}).items():
+                between = tuple(boundary.between)
+                if rule.location not in between or not sim.get_diffusion_boundary_active(name, rule.species):
+                    continue
+                other = between[1] if between[0] == rule.location else between[0]
+                partner = np.asarray(c.compartment_elements[other], dtype=np.int64)
+                bs, bd, bg = _independent_tet_couplings(mesh.vertices, mesh.tets, np.union1d(members, partner))
+                across = np.isin(bs, members) & np.isin(bd, partner)
+                d_across = sim.get_diffusion_boundary_coefficient(name, rule.species)
+                elements_s = np.concatenate([elements_s, bs[across]])
+                elements_d = np.concatenate([elements_d, bd[across]])
+                g = np.concatenate([g, bg[across] * (d_across / float(coefficient))])
         else:
             patch_tris = np.asarray(geometry.patches[rule.location].tris, dtype=np.int64)
             s, d, g = _independent_tri_couplings(mesh.vertices, mesh.tris[patch_tris])

@@ -16,8 +16,8 @@ Examples
 --------
 >>> from tetrasim.examples_calcium import calcium_model
 >>> model = calcium_model()
->>> sorted(model.species_names)[:3]
-['ca', 'ca2_IP3R', 'ca2_ip3_IP3R']
+>>> len(model.species_names), sorted(model.species_names)[:2]
+(13, ['GCaMP6s', 'ca'])
 """
 
 from __future__ import annotations

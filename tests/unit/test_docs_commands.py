@@ -40,6 +40,8 @@ pytestmark = pytest.mark.skipif(not (REPO / "docs").is_dir(), reason="docs/ is n
 
 # (document, text in a block, what runs instead, why). Applied in both tiers.
 ALWAYS = [
+    ("docs/concepts/parallel.md", "mpiexec -n 64 python model.py", "mpiexec -n 2 python model.py",
+     "64 ranks on a cluster; here 2 (oversubscribed cores are fine for the check)"),
     ("docs/examples/astrocyte_calcium.md", "--seeds 20 ",
      "--seeds 1 --t-baseline 0.004 --t-after 0.002 --geometries d0 --workers 1 ",
      "the study is hours of exact SSA per seed (docs/examples/astrocyte_calcium.md, Cost)"),
@@ -77,9 +79,37 @@ REDUCED = [
     ("docs/rng.md", "count=10**7", "count=10**4"),
     ("docs/rng.md", "count=10**6", "count=10**3"),
 ]
+#: A small opsplit model for the "same script under python and mpiexec" commands.
+PARALLEL_MODEL = """
+import numpy as np
+import tetrasim as ts
+
+mesh = ts.shapes.box(1e-6, 1e-6, 2e-6, size=0.5e-6)
+model = ts.Model()
+model.species("A")
+model.volume_system("v").diffusion("A", 1e-12)
+geom = ts.MeshGeometry(mesh)
+geom.compartment("c", systems=["v"])
+sim = ts.Simulation(model, geom, solver="opsplit", seed=7, progress=False)
+sim.set_count("c", "A", 1000)
+sim.run(1e-3)
+print("A =", sim.get_count("c", "A"))
+"""
+
 # Names the python blocks of a document use without defining them (they are defined in prose
 # or in an earlier page); prepended to that document's script.
 PRELUDE = {
+    "docs/concepts/parallel.md": """
+        import numpy as np
+        import tetrasim as ts
+        mesh = ts.shapes.box(1e-6, 1e-6, 2e-6, size=0.5e-6)
+        model = ts.Model()
+        model.species("A")
+        model.volume_system("v").diffusion("A", 1e-12)
+        geom = ts.MeshGeometry(mesh)
+        geom.compartment("c", systems=["v"])
+        my_ranks = np.zeros(mesh.n_tets, dtype=int)  # one process: every tet on rank 0
+    """,
     "docs/concepts/ode.md": """
         import tetrasim as ts
         model = ts.Model()
@@ -163,6 +193,10 @@ def _workspace(root: Path) -> dict:
     mesh = ts.TetMesh(box.vertices, box.tets, groups={"cytosol": list(range(box.n_tets))})
     mesh.save(root / "branch.msh", length_unit="um")
     (root / "my_model.py").write_text("import sys\nprint('my_model ran with', sys.argv[1:])\n")
+    (root / "model.py").write_text(PARALLEL_MODEL)  # docs/concepts/parallel.md: the same script, 1 or N ranks
+    mpiexec = Path(sys.executable).parent / "mpiexec"
+    if mpiexec.exists():
+        _shim(bin_dir, "mpiexec", str(mpiexec))
     env = dict(os.environ)
     env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "src"), env.get("PYTHONPATH")]))
