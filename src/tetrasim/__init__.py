@@ -25,6 +25,7 @@ from .geometry.regions import MeshGeometry
 from .geometry.wellmixed import WellMixed
 from .model import Model
 from .recording import ROI, Conc, Count, Results, Tet, Tri, load_results
+from .recording.efield_probes import Current, Potential, Vert, Verts
 from .simulation import Simulation
 from .units import Q
 
@@ -33,4 +34,5 @@ __all__ = [
     "Count", "Conc", "Tet", "Tri", "ROI", "Results", "load_results", "Q",
     "TetrasimError", "ModelError", "UnitError", "GeometryError", "MeshFormatError", "CompileError",
     "CapabilityError", "SimulationError",
+    "Vert", "Verts", "Potential", "Current",
 ]

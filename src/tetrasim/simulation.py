@@ -20,6 +20,7 @@ from .errors import CapabilityError, SimulationError, did_you_mean
 from .recording.probes import Conc, Count, concentration_factor, resolve_where
 from .recording.results import RecordedSeries, Results
 from .solvers.base import Runtime, canonical_solver_name, get_solver_class
+from .solvers.efield import EFieldMethods, wrap_efield
 from .units import AVOGADRO, rate_dims, to_si
 
 __all__ = ["Simulation", "Recorder"]
@@ -79,7 +80,7 @@ def _spread_integer(total: int, weights: np.ndarray, rng: np.random.Generator) -
     return base
 
 
-class Simulation:
+class Simulation(EFieldMethods):
     """Simulate ``model`` on ``geometry`` with ``solver``.
 
     Parameters
@@ -129,7 +130,8 @@ class Simulation:
                                clamped=np.zeros(c.n_pools, dtype=bool))
         self._rule_k = np.array([r.k for r in c.reaction_rules], dtype=np.float64)
         self._diffusion_coefficient = np.array([r.coefficient for r in c.diffusion_rules], dtype=np.float64)
-        self.solver = solver_class(c, self.runtime, **options)
+        efield_dt = options.pop("efield_dt", None)  # membrane potential: solvers/efield.py
+        self.solver = wrap_efield(solver_class(c, self.runtime, **options), c, efield_dt)
         if seed is None:
             seed = int(np.random.SeedSequence().entropy % (2**63))
         if not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -328,15 +330,20 @@ class Simulation:
     # ------------------------------------------------------------------ recording
     def record(self, probe: Count, every: float, name: str | None = None) -> Recorder:
         """Sample ``probe`` every ``every`` seconds from the current time on; returns the handle."""
-        if not isinstance(probe, Count):
+        efield_probe = hasattr(probe, "quantity")  # ts.Potential / ts.Current (membrane potential)
+        if not isinstance(probe, Count) and not efield_probe:
             raise SimulationError(f"record() takes ts.Count(...) or ts.Conc(...), got {probe!r}")
         every = float(to_si(every, "time", "every"))
         if not (math.isfinite(every) and every > 0):
             raise SimulationError(f"record(every=...) must be a positive time, got {every!r}")
         if self._states is not None and self.time > 0:
             raise SimulationError("add recorders before the first run (or call sim.reset())")
-        elements, pools, _ = self._select(probe.where, probe.species)
-        name = name or f"{'conc' if isinstance(probe, Conc) else 'count'}_{probe.species}_" \
+        if efield_probe:
+            elements, pools = self._efield_probe_pools(probe)
+        else:
+            elements, pools, _ = self._select(probe.where, probe.species)
+        kind = getattr(probe, "quantity", "conc" if isinstance(probe, Conc) else "count")
+        name = name or f"{kind}_{probe.species}_" \
                        f"{_where_text(probe.where) if probe.where is not None else 'all'}"
         name = "".join(ch if ch.isalnum() or ch in "_-." else "_" for ch in name)
         base, i = name, 1
@@ -396,7 +403,8 @@ class Simulation:
         record_pools = np.concatenate(pools).astype(np.int64) if pools else np.zeros(0, np.int64)
         record_columns = np.concatenate(columns).astype(np.int64) if columns else np.zeros(0, np.int64)
         n_runs = self._states.shape[0]
-        raw = np.zeros((n_runs, len(union_times), offset), dtype=self.solver.state_dtype)
+        raw = np.zeros((n_runs, len(union_times), offset),
+                       dtype=getattr(self.solver, "record_dtype", self.solver.state_dtype))
         bar = self._progress_bar(progress, n_runs, t_end)
         try:
             for r in range(n_runs):
@@ -458,7 +466,8 @@ class Simulation:
                 shape = (n_runs, 0) + ((len(r.elements),) if r.probe.per_element else ())
                 data = np.zeros(shape)
             series[name] = RecordedSeries(
-                name=name, quantity="conc" if isinstance(r.probe, Conc) else "count", species=r.probe.species,
+                name=name, quantity=getattr(r.probe, "quantity", "conc" if isinstance(r.probe, Conc) else "count"),
+                species=r.probe.species,
                 where=r.where_text, unit=r.probe.unit, times=times, data=data,
                 elements=r.elements if r.probe.per_element else None)
         return Results(series, self.seed, self.solver_name, self.compiled.model_hash, __version__, n_runs,

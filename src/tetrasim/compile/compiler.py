@@ -21,6 +21,7 @@ import numpy as np
 from ..errors import CompileError, did_you_mean
 from ..units import AVOGADRO
 from .discretize import Discretization, check_systems, discretize
+from .efield import compile_efield, efield_presence
 
 __all__ = ["CompiledSystem", "compile_system", "ReactionRule", "DiffusionRule"]
 
@@ -444,7 +445,9 @@ def compile_system(model, geometry) -> CompiledSystem:
     check_systems(disc, model)
     species_index = {name: i for i, name in enumerate(model.species_names)}
     present = _species_presence(model, disc, species_index)
+    efield_presence(model, disc, species_index, present)
     reactions = _reaction_processes(model, disc, species_index, present)
+    efield = compile_efield(model, geometry, disc, reactions, species_index)  # None without a membrane
     diffusion = _diffusion_processes(model, disc, species_index, present)
     n_pools = disc.n_elements * len(species_index)
     _compact_indices(reactions, diffusion, n_pools)
@@ -460,4 +463,5 @@ def compile_system(model, geometry) -> CompiledSystem:
         model_hash=model.hash(),
         **reactions,
         **diffusion,
+        extra={"efield": efield} if efield is not None else {},
     )
