@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .ode import ode_rhs
+
 __all__ = ["refresh_vdep_rates", "ohmic_currents", "gather_open", "ghk_currents", "triangle_potentials"]
 
 
@@ -83,3 +85,56 @@ def ghk_currents(counts, in_pools, out_pools, charge, dt, out):
             out[c, t] = charge[c] * net / dt
             counts[pin] = 0
             counts[pout] = 0
+
+
+@njit(cache=True)
+def rk23_chemistry(y, span, h, rtol, atol, max_substeps, clamped, rx_rate, rx_reac_ptr, rx_reac_pool,
+                   rx_reac_count, rx_upd_ptr, rx_upd_pool, rx_upd_delta, df_pool, df_ptr, df_dest, df_rate,
+                   work):
+    """Rate equations over ``span`` seconds with adaptive Bogacki–Shampine (RK23) substeps.
+
+    ``y`` is advanced in place; ``work`` is (6, n) scratch. Returns the last accepted substep
+    (> 0), or -1.0 when more than ``max_substeps`` were needed (stiff: ``y`` is then left at
+    the partial state and the caller redoes the step with an implicit method).
+    """
+
+    n = y.shape[0]
+    k1, k2, k3, k4, stage, y_new = work[0], work[1], work[2], work[3], work[4], work[5]
+    ode_rhs(y, clamped, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count, rx_upd_ptr, rx_upd_pool, rx_upd_delta,
+            df_pool, df_ptr, df_dest, df_rate, k1)
+    done = 0.0
+    substeps = 0
+    last = h
+    while done < span * (1.0 - 1e-12):
+        if h > span - done:
+            h = span - done
+        for i in range(n):
+            stage[i] = y[i] + 0.5 * h * k1[i]
+        ode_rhs(stage, clamped, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count, rx_upd_ptr, rx_upd_pool,
+                rx_upd_delta, df_pool, df_ptr, df_dest, df_rate, k2)
+        for i in range(n):
+            stage[i] = y[i] + 0.75 * h * k2[i]
+        ode_rhs(stage, clamped, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count, rx_upd_ptr, rx_upd_pool,
+                rx_upd_delta, df_pool, df_ptr, df_dest, df_rate, k3)
+        for i in range(n):
+            y_new[i] = y[i] + h * (2.0 / 9.0 * k1[i] + 1.0 / 3.0 * k2[i] + 4.0 / 9.0 * k3[i])
+        ode_rhs(y_new, clamped, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count, rx_upd_ptr, rx_upd_pool,
+                rx_upd_delta, df_pool, df_ptr, df_dest, df_rate, k4)
+        total = 0.0
+        for i in range(n):
+            error = h * (-5.0 / 72.0 * k1[i] + 1.0 / 12.0 * k2[i] + 1.0 / 9.0 * k3[i] - 1.0 / 8.0 * k4[i])
+            scale = atol + rtol * max(abs(y[i]), abs(y_new[i]))
+            total += (error / scale) ** 2
+        norm = np.sqrt(total / max(n, 1))
+        substeps += 1
+        if norm <= 1.0:
+            for i in range(n):
+                y[i] = y_new[i]
+                k1[i] = k4[i]
+            done += h
+            last = h
+        factor = 5.0 if norm == 0.0 else min(5.0, max(0.2, 0.9 * norm ** (-1.0 / 3.0)))
+        h *= factor
+        if substeps > max_substeps:
+            return -1.0
+    return last

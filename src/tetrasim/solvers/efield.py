@@ -8,7 +8,7 @@ Each EField step of length ``efield_dt`` (docs/concepts/efield.md):
    the counts at the start and end of the step) at the start-of-step potential, GHK currents
    from the ion events counted during the step (each carries ``z·e``);
 3. backward Euler for the vertex potentials,
-   ``(C/dt + K + G_leak) V' = C/dt V + G_leak E_leak + I_clamp − I_membrane``,
+   ``(C/dt + K + G_leak) ΔV = I_clamp − I_membrane − K V − G_leak (V − E_leak)``,
    clamped vertices being fixed rows; the sparse LU is kept while dt and the matrix stay;
 4. voltage-dependent rates are refreshed from their tables.
 
@@ -26,7 +26,14 @@ import scipy.sparse
 import scipy.sparse.linalg
 
 from ..errors import CapabilityError, SimulationError, did_you_mean
-from ..kernels.efield import gather_open, ghk_currents, ohmic_currents, refresh_vdep_rates, triangle_potentials
+from ..kernels.efield import (
+    gather_open,
+    ghk_currents,
+    ohmic_currents,
+    refresh_vdep_rates,
+    rk23_chemistry,
+    triangle_potentials,
+)
 from ..recording.efield_probes import Current, Potential, Vert, Verts
 from ..recording.probes import ROI, Tri
 from ..units import to_si
@@ -97,6 +104,8 @@ class EFieldSolver(Solver):
         self._open_start = np.zeros(system.ohmic_pool.shape)
         self._quantities: list[tuple[np.ndarray, np.ndarray]] = []  # rows over [V, I_flat]
         self._probe_matrix = None
+        self._work = None  # ode chemistry scratch
+        self._y_start = None
         self.seconds = {"chemistry": 0.0, "efield": 0.0}
         self.events = 0
 
@@ -171,44 +180,29 @@ class EFieldSolver(Solver):
         """Rate equations over one EField step: adaptive Bogacki–Shampine (RK23) substeps.
 
         Channel kinetics are not stiff on the scale of an EField step, so a few explicit
-        substeps beat restarting an implicit integrator every step. When the chemistry is
-        stiff (more than 200 substeps), the step is redone with the ode solver's BDF.
+        substeps (a numba kernel) beat restarting an implicit integrator every step. When the
+        chemistry is stiff (more than 200 substeps), the step is redone with the ode solver's BDF.
         """
-        inner = self.inner
-        if inner.compiled.n_reactions == 0 and inner.compiled.n_diffusions == 0:
+        inner, c, rt = self.inner, self.compiled, self.runtime
+        if c.n_reactions == 0 and c.n_diffusions == 0:
             return
-        clamped = np.asarray(self.runtime.clamped, dtype=bool)
-        y = np.array(counts, dtype=np.float64)
-        y_start = y.copy()
-        rtol = inner.rtol
-        atol = inner.atol if inner.atol is not None else inner.default_atol(y)
+        if self._work is None:
+            self._work = np.zeros((6, c.n_pools))
+            self._y_start = np.zeros(c.n_pools)
+        self._y_start[:] = counts
+        atol = inner.atol if inner.atol is not None else inner.default_atol(counts)
+        if np.ndim(atol) != 0:
+            atol = float(np.min(atol))  # the kernel takes one absolute tolerance
         span = t_next - t
         h = min(run_state.substep or span, span)
-        done, substeps = 0.0, 0
-        k1 = inner.rhs(y, clamped)
-        while done < span * (1 - 1e-12):
-            h = min(h, span - done)
-            k2 = inner.rhs(y + 0.5 * h * k1, clamped)
-            k3 = inner.rhs(y + 0.75 * h * k2, clamped)
-            y_new = y + h * (2.0 / 9.0 * k1 + 1.0 / 3.0 * k2 + 4.0 / 9.0 * k3)
-            k4 = inner.rhs(y_new, clamped)
-            error = h * (-5.0 / 72.0 * k1 + 1.0 / 12.0 * k2 + 1.0 / 9.0 * k3 - 1.0 / 8.0 * k4)
-            scale = atol + rtol * np.maximum(np.abs(y), np.abs(y_new))
-            norm = float(np.sqrt(np.mean((error / scale) ** 2))) if len(y) else 0.0
-            substeps += 1
-            if norm <= 1.0:
-                y, k1 = y_new, k4
-                done += h
-                if done >= span * (1 - 1e-12):
-                    run_state.substep = h
-            h *= min(5.0, max(0.2, 0.9 * (norm if norm > 0 else 1e-10) ** (-1.0 / 3.0)))
-            if substeps > _MAX_RK_SUBSTEPS:
-                counts[:] = y_start  # stiff chemistry: the implicit solver takes this step
-                inner.advance(None, counts, t, t_next, _EMPTY_TIMES, _EMPTY_INDEX, _EMPTY_INDEX,
-                              np.zeros((0, 0)))
-                return
-        y[clamped] = y_start[clamped]
-        counts[:] = y
+        last = rk23_chemistry(counts, span, h, inner.rtol, float(atol), _MAX_RK_SUBSTEPS, rt.clamped, rt.rx_rate,
+                              c.rx_reac_ptr, c.rx_reac_pool, c.rx_reac_count, c.rx_upd_ptr, c.rx_upd_pool,
+                              c.rx_upd_delta, c.df_pool, c.df_ptr, c.df_dest, rt.df_rate, self._work)
+        if last < 0:  # stiff chemistry: the implicit solver takes this step
+            counts[:] = self._y_start
+            inner.advance(None, counts, t, t_next, _EMPTY_TIMES, _EMPTY_INDEX, _EMPTY_INDEX, np.zeros((0, 0)))
+            return
+        run_state.substep = last
 
     def _potential_step(self, run_state, counts, h) -> None:
         s = self.system
@@ -221,9 +215,14 @@ class EFieldSolver(Solver):
         if s.ghk_in_pool.shape[0]:
             ghk_currents(counts, s.ghk_in_pool, s.ghk_out_pool, s.ghk_charge, h, currents[n_ohmic:])
         outward = s.tri_to_vertex @ currents.sum(axis=0) if len(currents) else 0.0
-        rhs = s.capacitance / h * run_state.potential + self.leak_current_source + self.clamp_current - outward
-        rhs[self.clamped] = run_state.potential[self.clamped]
-        run_state.potential[:] = self._factor(h).solve(rhs)
+        potential = run_state.potential
+        # Backward Euler on the change: (C/h + K + G) dV = I_clamp - I_membrane - K V - G V + G E.
+        # K annihilates constants, so K acts on V minus its mean: round-off then scales with the
+        # spread of V, not with the resting offset (charge balance to ~1e-14 relative).
+        rhs = (self.clamp_current - outward - s.stiffness @ (potential - potential.mean())
+               - self.leak_conductance * potential + self.leak_current_source)
+        rhs[self.clamped] = 0.0
+        potential += self._factor(h).solve(rhs)
 
     def _factor(self, h):
         key = round(h / self.dt, 9)
@@ -231,6 +230,13 @@ class EFieldSolver(Solver):
         if factor is None:
             s = self.system
             diagonal = s.capacitance / h + self.leak_conductance
+            # K is singular (constants) and the volume is connected: K + a non-negative diagonal is
+            # invertible exactly when the diagonal or a clamp pins the potential somewhere
+            if not (np.any(diagonal > 0) or np.any(self.clamped)):
+                raise SimulationError(
+                    "the membrane potential equations are singular: with zero capacitance and no leak "
+                    "(set_membrane_resistivity) or voltage clamp, the potential is not determined; "
+                    "give the membrane a capacitance, a resistivity or clamp a vertex")
             matrix = (s.stiffness + scipy.sparse.diags(diagonal)).tocsr()
             free = scipy.sparse.diags((~self.clamped).astype(np.float64))
             matrix = (free @ matrix + scipy.sparse.diags(self.clamped.astype(np.float64))).tocsc()
