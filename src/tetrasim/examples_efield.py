@@ -235,3 +235,99 @@ def spike_times(times, potential, threshold=0.0) -> np.ndarray:
     v = np.asarray(potential) - threshold
     up = np.flatnonzero((v[:-1] < 0) & (v[1:] >= 0))
     return times[up] - v[up] * (times[up + 1] - times[up]) / (v[up + 1] - v[up])
+
+
+# --------------------------------------------------------------------------- Purkinje dendrite
+def _boltzmann(v_mV, half, slope):
+    return 1.0 / (1.0 + math.exp(-(v_mV - half) / slope))
+
+
+def purkinje_model(ca_outer=2e-3, cap_permeability=2.5e-20):
+    """A small dendrite model of the STEPS "CaBurst" family (simplified parameters).
+
+    P-type Ca channel (CaP, 4 states, GHK Ca current), BK (Ca- and voltage-gated, 4 closed and
+    4 open states, Ca binding on the membrane), SK (Ca-gated, 4 closed states with Ca binding,
+    2 open), mobile calbindin-like and parvalbumin-like buffers, a membrane Ca pump, Ca
+    diffusion. The kinetic schemes follow the family; the constants are round illustrative
+    values, not a fit to published data.
+    """
+    import tetrasim as ts
+
+    model = ts.Model()
+    model.species("Ca", valence=2)
+    model.species("CB", "CBCa", "PV", "PVCa", "Pump", "PumpCa")
+    model.channel("CaP", states=["m0", "m1", "m2", "m3"])
+    model.channel("BK", states=[f"{kind}{n}" for kind in ("C", "O") for n in range(4)])
+    model.channel("SK", states=["C1", "C2", "C3", "C4", "O1", "O2"])
+    cyt = model.volume_system("cyt")
+    cyt.reaction("Ca + CB <-> CBCa", kf=7.5e7, kb=5.0)
+    cyt.reaction("Ca + PV <-> PVCa", kf=1.0e8, kb=1.0)
+    cyt.diffusion("Ca", 2.0e-10)
+    cyt.diffusion("CB", 2.8e-11)
+    cyt.diffusion("CBCa", 2.8e-11)
+    cyt.diffusion("PV", 4.3e-11)
+    cyt.diffusion("PVCa", 4.3e-11)
+    pm = model.surface_system("pm")
+    # P-type Ca channel: three independent gates, GHK flux through the open state
+    alpha = lambda v: 1e3 * 8.5 * _boltzmann(v * 1e3, 8.0, 12.5)  # noqa: E731 - rate tables
+    beta = lambda v: 1e3 * 35.0 * _boltzmann(-v * 1e3, 74.0, 14.5)  # noqa: E731
+    for n in range(3):
+        pm.vdep_transition(f"CaP.m{n} -> CaP.m{n + 1}", rate=lambda v, k=3 - n: k * alpha(v))
+        pm.vdep_transition(f"CaP.m{n + 1} -> CaP.m{n}", rate=lambda v, k=n + 1: k * beta(v))
+    pm.ghk_current("ICaP", channel_state="CaP.m3", ion="Ca", permeability=cap_permeability, outer_conc=ca_outer)
+    # BK: Ca binds to closed and open states; the opening is voltage dependent
+    for n in range(3):
+        for kind in ("C", "O"):
+            pm.reaction(f"BK.{kind}{n}.s + Ca.i <-> BK.{kind}{n + 1}.s", kf=(3 - n) * 2e8, kb=(n + 1) * 2e3)
+    for n in range(4):
+        pm.vdep_transition(f"BK.C{n} -> BK.O{n}", rate=lambda v, n=n: 2e1 * 8.0**n * math.exp(v / 0.03))
+        pm.vdep_transition(f"BK.O{n} -> BK.C{n}", rate=lambda v, n=n: 2e3 / 4.0**n * math.exp(-v / 0.03))
+    pm.ohmic_current("IBK", channel_state="BK.O3", conductance=2.1e-10, reversal=-77e-3)
+    # SK: Ca-gated only
+    for n, (kf, kb) in enumerate(((2e8, 80.0), (4e8, 80.0), (1e8, 200.0))):
+        pm.reaction(f"SK.C{n + 1}.s + Ca.i <-> SK.C{n + 2}.s", kf=kf, kb=kb)
+    pm.reaction("SK.C3.s <-> SK.O1.s", kf=160.0, kb=1000.0)
+    pm.reaction("SK.C4.s <-> SK.O2.s", kf=1200.0, kb=100.0)
+    pm.ohmic_current("ISK", channel_state="SK.O1", conductance=1e-11, reversal=-77e-3)
+    pm.ohmic_current("ISK2", channel_state="SK.O2", conductance=1e-11, reversal=-77e-3)
+    # membrane Ca pump
+    pm.reaction("Pump.s + Ca.i <-> PumpCa.s", kf=1.5e9, kb=12.0)
+    pm.reaction("PumpCa.s -> Pump.s", kf=3.0)
+    return model
+
+
+def run_purkinje(solver="ssa", length=10e-6, diameter=2e-6, n_slices=5, t_end=20e-3, every=1e-4,
+                 efield_dt=2e-5, current=1.5e-12, seed=1):
+    """Depolarise the dendrite from one end (``current``) and record V, Ca and the currents."""
+    import tetrasim as ts
+
+    cable = cable_geometry(length, diameter, n_slices, systems=["cyt"], surface_systems=["pm"])
+    model = purkinje_model()
+    options = {"linear_solver": "direct"} if solver == "ode" else {}
+    sim = ts.Simulation(model, cable.geometry, solver=solver, seed=seed, efield_dt=efield_dt, **options)
+    area = cable.perimeter * length
+    stochastic = sim.solver.stochastic
+
+    def amount(value):
+        return round(value) if stochastic else value
+
+    sim.set_potential("membrane", -65e-3)
+    sim.set_membrane_resistivity("membrane", 2.0, -65e-3)
+    sim.set_conc("cyto", "Ca", 45e-9)
+    sim.set_conc("cyto", "CB", 50e-6)
+    sim.set_conc("cyto", "PV", 20e-6)
+    sim.set_count("memb", "Pump", amount(5e14 * area))  # per m^2 x area
+    sim.set_count("memb", "CaP.m0", amount(3.8e13 * area))
+    sim.set_count("memb", "BK.C0", amount(3.0e12 * area))
+    sim.set_count("memb", "SK.C1", amount(7.6e11 * area))
+    sim.set_current_clamp(ts.Verts(cable.start_vertices), current)
+    records = {
+        "V": sim.record(ts.Potential("membrane"), every=every),
+        "Ca": sim.record(ts.Conc("Ca", where="cyto"), every=every),
+        "ICaP": sim.record(ts.Current("ICaP", where="membrane"), every=every),
+        "IBK": sim.record(ts.Current("IBK", where="membrane"), every=every),
+        "ISK": sim.record(ts.Current("ISK", where="membrane"), every=every),
+    }
+    results = sim.run(t_end)
+    return {"times": results.times_of(records["V"]), **{k: results[r][0] for k, r in records.items()},
+            "simulation": sim}
