@@ -28,6 +28,7 @@ from .geometry.wellmixed import WellMixed
 from .model import Model
 from .recording import ROI, Amount, Conc, Count, Results, Tet, Tri, load_results
 from .recording.extent import Extent
+from .recording.efield_probes import Current, Potential, Vert, Verts
 from .simulation import Simulation
 from .units import Q
 
@@ -37,4 +38,5 @@ __all__ = [
     "TetrasimError", "ModelError", "UnitError", "GeometryError", "MeshFormatError", "CompileError",
     "CapabilityError", "SimulationError", "ArgumentError",
     "Extent", "CheckpointError",
+    "Vert", "Verts", "Potential", "Current",
 ]

@@ -41,6 +41,7 @@ from .recording.probes import (
 from .recording.results import RecordedSeries, Results
 from .recording.xdmf import mesh_layout
 from .solvers.base import Runtime
+from .solvers.efield import EFieldMethods, wrap_efield
 from .solvers.registry import canonical_solver_name, get_solver_class
 from .units import AVOGADRO, rate_dims, to_si
 
@@ -84,9 +85,10 @@ def _as_float_array(value, what: str) -> np.ndarray:
 
 
 def _quantity(probe) -> str:
-    """What a probe measures: "count", "conc", "amount" or (an Extent) "extent"."""
-    if isinstance(probe, Extent):
-        return getattr(probe, "quantity", "extent")
+    """What a probe measures: "count", "conc", "amount", or its own ``quantity`` (extent, potential...)."""
+    own = getattr(probe, "quantity", None)
+    if own:
+        return own
     return "conc" if isinstance(probe, Conc) else "amount" if isinstance(probe, Amount) else "count"
 
 
@@ -100,7 +102,7 @@ def _identical_replicates(states: np.ndarray) -> np.ndarray:
 
 
 @check_keywords
-class Simulation(DataAccessMixin, CheckpointMixin):
+class Simulation(DataAccessMixin, CheckpointMixin, EFieldMethods):
     """Simulate ``model`` on ``geometry`` with ``solver``.
 
     Parameters
@@ -169,7 +171,8 @@ class Simulation(DataAccessMixin, CheckpointMixin):
         self._diffusion_coefficient = np.array([r.coefficient for r in c.diffusion_rules], dtype=np.float64)
         self._diffusion = DiffusionControl(c)  # diffusion boundaries: open/closed and D, per species
         self._options = dict(options)  # kept for checkpoints
-        self.solver = solver_class(c, self.runtime, **options)
+        efield_dt = options.pop("efield_dt", None)  # membrane potential: solvers/efield.py
+        self.solver = wrap_efield(solver_class(c, self.runtime, **options), c, efield_dt)
         if seed is None:
             seed = int(np.random.SeedSequence().entropy % (2**63))
         self.seed = seed_value(seed, SimulationError)
@@ -410,15 +413,18 @@ class Simulation(DataAccessMixin, CheckpointMixin):
     # ------------------------------------------------------------------ recording
     def record(self, probe: Count, every: float, name: str | None = None) -> Recorder:
         """Sample ``probe`` every ``every`` seconds from the current time on; returns the handle."""
-        if not isinstance(probe, (Count, Extent)):
-            raise SimulationError("record() takes ts.Count(...), ts.Conc(...), ts.Amount(...) or ts.Extent(...), "
-                                  f"got {probe!r}")
+        efield_probe = getattr(probe, "quantity", None) in ("potential", "current")  # ts.Potential / ts.Current
+        if not isinstance(probe, (Count, Extent)) and not efield_probe:
+            raise SimulationError("record() takes ts.Count(...), ts.Conc(...), ts.Amount(...), ts.Extent(...), "
+                                  f"ts.Potential(...) or ts.Current(...), got {probe!r}")
         every = float(to_si(every, "time", "every"))
         if not (math.isfinite(every) and every > 0):
             raise SimulationError(f"record(every=...) must be a positive time, got {every!r}")
         if self._states is not None and self.time > 0:
             raise SimulationError("add recorders before the first run (or call sim.reset())")
-        if isinstance(probe, Extent):
+        if efield_probe:
+            elements, pools = self._efield_probe_pools(probe)
+        elif isinstance(probe, Extent):
             elements, pools = self._extent_columns(probe.reaction, probe.where)
         else:
             elements, pools, _ = self._select(probe.where, probe.species)
@@ -498,7 +504,8 @@ class Simulation(DataAccessMixin, CheckpointMixin):
         record_columns = np.concatenate(columns).astype(np.int64) if columns else np.zeros(0, np.int64)
         n_runs = self._states.shape[0]
         try:
-            raw = np.zeros((n_runs, len(union_times), offset), dtype=self.solver.state_dtype)
+            raw = np.zeros((n_runs, len(union_times), offset),
+                           dtype=getattr(self.solver, "record_dtype", self.solver.state_dtype))
         except MemoryError:
             raise SimulationError(f"the recorders' {len(union_times)} samples x {offset} columns x {n_runs} "
                                   "runs do not fit in memory; record less often or fewer elements") from None

@@ -23,6 +23,7 @@ from ..units import AVOGADRO
 from .boundaries import boundary_extra
 from .discretize import Discretization, check_systems, discretize
 from .duplicates import check_duplicate_rules
+from .efield import compile_efield, efield_presence
 
 __all__ = ["CompiledSystem", "compile_system", "ReactionRule", "DiffusionRule"]
 
@@ -457,7 +458,9 @@ def compile_system(model, geometry) -> CompiledSystem:
     check_duplicate_rules(model, disc)
     species_index = {name: i for i, name in enumerate(model.species_names)}
     present = _species_presence(model, disc, species_index)
+    efield_presence(model, disc, species_index, present)
     reactions = _reaction_processes(model, disc, species_index, present)
+    efield = compile_efield(model, geometry, disc, reactions, species_index)  # None without a membrane
     diffusion = _diffusion_processes(model, disc, species_index, present)
     n_pools = disc.n_elements * len(species_index)
     _compact_indices(reactions, diffusion, n_pools)
@@ -476,6 +479,7 @@ def compile_system(model, geometry) -> CompiledSystem:
         extra=extra,
         **reactions,
         **diffusion,
+        extra={"efield": efield} if efield is not None else {},
     )
     from ..plausibility import warn_compiled
 

@@ -314,6 +314,14 @@ class MeshGeometry:
         self.patches[name] = patch
         return patch
 
+    def membrane(self, name: str, patches, capacitance=0.01, volume_resistivity=1.0, volumes=None):
+        """Add a membrane for the membrane potential: ``patches`` carry the capacitance (F/m²) and
+        channels; the conducting volume is their inner compartments (and ``volumes``), with
+        ``volume_resistivity`` (Ω·m). See :mod:`tetrasim.geometry.membrane`."""
+        from .membrane import add_membrane
+
+        return add_membrane(self, name, patches, capacitance, volume_resistivity, volumes)
+
     def membrane_tris_between(self, a, b) -> np.ndarray:
         """Face ids shared by a tet of compartment ``a`` and a tet of compartment ``b``."""
         ca = self._comp(a, "membrane_tris_between")

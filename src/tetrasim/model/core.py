@@ -221,6 +221,30 @@ class SurfaceSystem(_System):
             )
 
 
+    # ------------------------------------------------------------ membrane rules (model/channels.py)
+    def vdep_transition(self, transition: str, rate, vrange=None, name: str | None = None):
+        """Voltage-dependent transition ``"Chan.a -> Chan.b"`` with ``rate(V)`` in 1/s (V in volts).
+
+        ``vrange=(lowest, highest[, step])`` sets the rate table (default -150..100 mV, 0.1 mV).
+        """
+        from .channels import add_vdep_transition
+
+        return add_vdep_transition(self, transition, rate, vrange, name, _definition_site())
+
+    def ohmic_current(self, name: str, channel_state, conductance, reversal):
+        """Ohmic current ``conductance`` (S per channel) x open channels x (V - ``reversal``)."""
+        from .channels import add_ohmic_current
+
+        return add_ohmic_current(self, name, channel_state, conductance, reversal, _definition_site())
+
+    def ghk_current(self, name: str, channel_state, ion, permeability, outer_conc=None, temperature=293.15):
+        """GHK current of ``ion`` through channels in ``channel_state`` (``permeability`` m³/s per channel)."""
+        from .channels import add_ghk_current
+
+        return add_ghk_current(self, name, channel_state, ion, permeability, outer_conc, temperature,
+                               _definition_site())
+
+
 @check_keywords
 class Model:
     """A reaction–diffusion model: species and the systems that hold reactions and diffusion.
@@ -239,6 +263,9 @@ class Model:
         self._species: dict[str, Species] = {}
         self._systems: dict[str, _System] = {}
         self._rule_names: dict[str, str] = {}
+        self._channels: dict = {}  # membrane rules (model/channels.py)
+        self._vdep: dict = {}
+        self._currents: dict = {}
 
     def _register(self, name: str, obj, site: str) -> None:
         """Reaction and diffusion names are unique model-wide so a simulation can address them."""
@@ -265,6 +292,12 @@ class Model:
             self._species[name] = species
             created.append(species)
         return created[0] if len(created) == 1 else tuple(created)
+
+    def channel(self, name: str, states):
+        """Declare a channel; its states become surface species ``"name.state"``. Returns a Channel."""
+        from .channels import add_channel
+
+        return add_channel(self, name, states, _definition_site())
 
     def _new_system(self, cls, name: str):
         site = _definition_site()
@@ -321,6 +354,7 @@ class Model:
                 }
                 for name, system in self._systems.items()
             },
+            **({"currents": {n: repr(vars(c)) for n, c in self._currents.items()}} if self._currents else {}),
         }
 
     def hash(self) -> str:

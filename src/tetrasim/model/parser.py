@@ -13,7 +13,8 @@ SPECIES_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # what an equation can nam
 
 _LOCATIONS = {"s": "surface", "i": "inner", "o": "outer"}
 _FRACTIONAL_COUNT = re.compile(r"\s*(?:\d*\.\d+|\d+\s*/\s*\d+|\d+\.)(?:[eE][-+]?\d+)?\s*\*?\s*[A-Za-z_]")
-_TERM = re.compile(r"\s*(?:(\d+)\s*\*?\s*)?([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z]+))?\s*")
+_TERM = re.compile(r"\s*(?:(\d+)\s*\*?\s*)?([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?"
+                   r"(?:\.([A-Za-z]+))?\s*")
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,11 @@ def _parse_side(text: str, side: str, offset: int, full: str) -> tuple[Term, ...
                     f"reaction {full!r}: expected a species name at position {offset + pos}"
                     + _pointer(full, offset + pos + (len(side[pos:]) - len(side[pos:].lstrip())))
                 )
-            count_text, name, loc = match.groups()
+            count_text, name, loc, last = match.groups()
+            if last is not None:  # channel state with a location: "Na.m3h1.s"
+                name, loc = f"{name}.{loc}", last
+            elif loc is not None and loc not in _LOCATIONS and len(loc) > 1:  # channel state, no location
+                name, loc = f"{name}.{loc}", None
             count = int(count_text) if count_text else 1
             if count == 0:
                 raise ModelError(f"reaction {full!r}: a stoichiometric count of 0 for {name!r} makes no sense"
