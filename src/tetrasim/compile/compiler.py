@@ -476,10 +476,9 @@ def compile_system(model, geometry) -> CompiledSystem:
         patch_elements=disc.patch_elements,
         discretization=disc,
         model_hash=model.hash(),
-        extra=extra,
+        extra={**extra, **({"efield": efield} if efield is not None else {})},
         **reactions,
         **diffusion,
-        extra={"efield": efield} if efield is not None else {},
     )
     from ..plausibility import warn_compiled
 
