@@ -146,7 +146,7 @@ class Simulation(DataAccessMixin, CheckpointMixin, EFieldMethods):
         return super().__new__(subclass or cls)
 
     def __init__(self, model, geometry, solver: str = "ssa", seed: int | None = None, progress=None,
-                 backend=None, partition=None, **options):
+                 backend=None, partition=None, efield_dt=None, **options):
         if partition is not None:
             raise SimulationError("partition= splits a mesh over MPI ranks: pass backend='mpi' too")
         self.backend = SerialBackend()
@@ -156,7 +156,8 @@ class Simulation(DataAccessMixin, CheckpointMixin, EFieldMethods):
             raise CapabilityError(f"solver {solver!r} is well-mixed; on a mesh use 'ssa', 'opsplit' or 'ode'")
         solver_class = get_solver_class(self.solver_name)
         # a misspelt keyword (sed=1) must not vanish into the solver options
-        solver_class.check_options(options, ("model", "geometry", "solver", "seed", "progress"))
+        solver_class.check_options(options, ("model", "geometry", "solver", "seed", "progress", "backend",
+                                             "partition", "efield_dt"))
         if getattr(solver_class, "needs_mesh", False) and not is_mesh:
             raise CapabilityError(f"solver {solver!r} needs a mesh geometry (ts.MeshGeometry); use 'wm-ssa' "
                                   "or 'wm-ode' for a well-mixed one")
@@ -171,7 +172,9 @@ class Simulation(DataAccessMixin, CheckpointMixin, EFieldMethods):
         self._diffusion_coefficient = np.array([r.coefficient for r in c.diffusion_rules], dtype=np.float64)
         self._diffusion = DiffusionControl(c)  # diffusion boundaries: open/closed and D, per species
         self._options = dict(options)  # kept for checkpoints
-        efield_dt = options.pop("efield_dt", None)  # membrane potential: solvers/efield.py
+        if efield_dt is not None:
+            self._options["efield_dt"] = efield_dt
+        # the membrane potential (solvers/efield.py) wraps the chemistry solver when the geometry has one
         self.solver = wrap_efield(solver_class(c, self.runtime, **options), c, efield_dt)
         if seed is None:
             seed = int(np.random.SeedSequence().entropy % (2**63))
