@@ -195,6 +195,7 @@ class VolumeSystem(_System):
     """Reactions and diffusion that happen inside a compartment's volume."""
 
 
+@check_keywords
 class SurfaceSystem(_System):
     """Reactions on a membrane patch, between surface (.s), inner (.i) and outer (.o) species."""
 
