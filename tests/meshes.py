@@ -1,5 +1,6 @@
 # ruff: noqa: N803, N806
-"""The meshes of the validation cases (docs/validation_cases.md), generated once with ``tetrasim.geometry.shapes`` and cached.
+"""The meshes of the validation cases (docs/validation_cases.md), generated once with
+``tetrasim.geometry.shapes`` and cached.
 
 Every mesh comes from a fixed gmsh seed, so the same call gives the same mesh everywhere.
 The cache lives in ``$TETRASIM_CACHE`` (or ``<repo>/.cache``) under ``validation-meshes/``
@@ -172,7 +173,9 @@ def independent_diffusion_rates(sim):
                     continue
                 other = between[1] if between[0] == rule.location else between[0]
                 partner = np.asarray(c.compartment_elements[other], dtype=np.int64)
-                bs, bd, bg = _independent_tet_couplings(mesh.vertices, mesh.tets, np.union1d(members, partner))
+                bs, bd, bg = _independent_tet_couplings(
+                    mesh.vertices, mesh.tets, np.union1d(members, partner)
+                )
                 across = np.isin(bs, members) & np.isin(bd, partner)
                 d_across = sim.get_diffusion_boundary_coefficient(name, rule.species)
                 elements_s = np.concatenate([elements_s, bs[across]])

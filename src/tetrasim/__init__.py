@@ -27,16 +27,46 @@ from .geometry.regions import MeshGeometry
 from .geometry.wellmixed import WellMixed
 from .model import Model
 from .recording import ROI, Amount, Conc, Count, Results, Tet, Tri, load_results
-from .recording.extent import Extent
 from .recording.efield_probes import Current, Potential, Vert, Verts
+from .recording.extent import Extent
 from .simulation import Simulation
 from .units import Q
 
 __all__ = [
-    "__version__", "errors", "Model", "WellMixed", "TetMesh", "MeshGeometry", "shapes", "load_mesh", "mesh_info", "Simulation", "compile_system", "CompiledSystem",
-    "Count", "Conc", "Amount", "Tet", "Tri", "ROI", "Results", "load_results", "Q",
-    "TetrasimError", "ModelError", "UnitError", "GeometryError", "MeshFormatError", "CompileError",
-    "CapabilityError", "SimulationError", "ArgumentError",
-    "Extent", "CheckpointError",
-    "Vert", "Verts", "Potential", "Current",
+    "__version__",
+    "errors",
+    "Model",
+    "WellMixed",
+    "TetMesh",
+    "MeshGeometry",
+    "shapes",
+    "load_mesh",
+    "mesh_info",
+    "Simulation",
+    "compile_system",
+    "CompiledSystem",
+    "Count",
+    "Conc",
+    "Amount",
+    "Tet",
+    "Tri",
+    "ROI",
+    "Results",
+    "load_results",
+    "Q",
+    "TetrasimError",
+    "ModelError",
+    "UnitError",
+    "GeometryError",
+    "MeshFormatError",
+    "CompileError",
+    "CapabilityError",
+    "SimulationError",
+    "ArgumentError",
+    "Extent",
+    "CheckpointError",
+    "Vert",
+    "Verts",
+    "Potential",
+    "Current",
 ]

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .diffusion_control import refresh_diffusion_rates
 from .arguments import check_keywords
+from .diffusion_control import refresh_diffusion_rates
 from .errors import SimulationError
 from .recording.extent import extent_columns, reaction_processes, track_extents
 from .recording.probes import resolve_where

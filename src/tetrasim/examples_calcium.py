@@ -51,7 +51,8 @@ T_STIMULUS = 1.0  #: s
 
 
 def calcium_model():
-    """The IP3R / GCaMP6s model: systems ``cyt`` (cytosol), ``pm`` (plasma membrane), ``erm`` (ER membrane)."""
+    """The IP3R / GCaMP6s model: systems ``cyt`` (cytosol), ``pm`` (plasma membrane), ``erm`` (ER
+    membrane)."""
     import tetrasim as ts
 
     model = ts.Model()
@@ -90,7 +91,8 @@ class CalciumGeometry:
 
 
 def calcium_geometry(name: str = "d0", mesh_size: float | None = None, seed: int = 0) -> CalciumGeometry:
-    """A branchlet with its ER: generated (``"d0"``, ``"d0/2"``, ``"d0/3"``) or published (``"published d0"``...)."""
+    """A branchlet with its ER: generated (``"d0"``, ``"d0/2"``, ``"d0/3"``) or published
+    (``"published d0"``...)."""
     from .errors import GeometryError
     from .examples_frap import GENERATED, PUBLISHED, published_data_dir
     from .geometry import TetMesh, shapes
@@ -103,8 +105,10 @@ def calcium_geometry(name: str = "d0", mesh_size: float | None = None, seed: int
     elif name in PUBLISHED:
         folder = published_data_dir()
         if folder is None:
-            raise GeometryError(f"geometry {name!r} needs the reference data (meshes/astrocyte); set TETRASIM_DATA "
-                                "to the folder that holds meshes/")
+            raise GeometryError(
+                f"geometry {name!r} needs the reference data (meshes/astrocyte); set TETRASIM_DATA "
+                "to the folder that holds meshes/"
+            )
         filename, _bleach, central = PUBLISHED[name]
         mesh = TetMesh.load(folder / filename, length_unit="nm")
         er = mesh.group("EB25")
@@ -276,16 +280,26 @@ def simulate_calcium(geometry: CalciumGeometry, solver: str = "ssa", seed: int =
     sim = build_simulation(geometry, solver, seed, runs, ip3r_density, progress, **options)
     recorders = {}
     for node in geometry.nodes:
-        recorders[node] = (sim.record(ts.Conc("ca_GCaMP6s", where=ts.ROI(node)), every=dt, name=f"signal_{node}"),
-                           sim.record(ts.Conc("ca", where=ts.ROI(node)), every=dt, name=f"ca_{node}"))
+        recorders[node] = (
+            sim.record(ts.Conc("ca_GCaMP6s", where=ts.ROI(node)), every=dt, name=f"signal_{node}"),
+            sim.record(ts.Conc("ca", where=ts.ROI(node)), every=dt, name=f"ca_{node}"),
+        )
     sim.run(t_baseline)
     infuse_ip3(sim, geometry)
     res = sim.run(t_baseline + t_after)
     times = res.times_of(recorders[geometry.central][0])
     signal = {node: np.asarray(res[a]) * 1e6 for node, (a, _) in recorders.items()}
     calcium = {node: np.asarray(res[b]) * 1e6 for node, (_, b) in recorders.items()}
-    return CalciumRun(geometry.name, sim.solver_name, [seed], times, signal, calcium, time.perf_counter() - start,
-                      extra=dict(t_stimulus=t_baseline))
+    return CalciumRun(
+        geometry.name,
+        sim.solver_name,
+        [seed],
+        times,
+        signal,
+        calcium,
+        time.perf_counter() - start,
+        extra=dict(t_stimulus=t_baseline),
+    )
 
 
 def detect_peaks(times: np.ndarray, trace: np.ndarray, t_stimulus: float = T_STIMULUS, n_sigma: float = 3.0,
@@ -314,9 +328,14 @@ def detect_peaks(times: np.ndarray, trace: np.ndarray, t_stimulus: float = T_STI
         end += 1
     peak_value = float(trace[first:end + 1].max())
     dt = float(times[1] - times[0]) if len(times) > 1 else 0.0
-    return dict(peak=True, threshold=threshold, baseline=base_mean, time_to_peak=float(times[first] - t_stimulus),
-                amplitude=(peak_value - base_mean) / base_mean if base_mean > 0 else math.inf,
-                duration=(end - first + 1) * dt)
+    return dict(
+        peak=True,
+        threshold=threshold,
+        baseline=base_mean,
+        time_to_peak=float(times[first] - t_stimulus),
+        amplitude=(peak_value - base_mean) / base_mean if base_mean > 0 else math.inf,
+        duration=(end - first + 1) * dt,
+    )
 
 
 def _run_one(args):
@@ -328,9 +347,18 @@ def _run_one(args):
     return result
 
 
-def run_study(geometries=("d0", "d0/2", "d0/3"), seeds=range(1, 21), solver: str = "ssa", t_after: float = 4.0,
-              mesh_size: float | None = None, ip3r_density: float = IP3R_DENSITY, n_sigma: float = 3.0,
-              workers: int | None = None, verbose: bool = True, t_baseline: float = T_STIMULUS) -> dict:
+def run_study(
+    geometries=("d0", "d0/2", "d0/3"),
+    seeds=range(1, 21),
+    solver: str = "ssa",
+    t_after: float = 4.0,
+    mesh_size: float | None = None,
+    ip3r_density: float = IP3R_DENSITY,
+    n_sigma: float = 3.0,
+    workers: int | None = None,
+    verbose: bool = True,
+    t_baseline: float = T_STIMULUS,
+) -> dict:
     """Run every (geometry, seed) in a process pool and summarise the peaks of the central node.
 
     Returns ``{"runs": {geometry: [CalciumRun]}, "summary": {geometry: {measure: (mean, std, n)}},
@@ -339,7 +367,9 @@ def run_study(geometries=("d0", "d0/2", "d0/3"), seeds=range(1, 21), solver: str
     import os
     from concurrent.futures import ProcessPoolExecutor
 
-    tasks = [(g, solver, int(s), t_baseline, t_after, mesh_size, ip3r_density) for g in geometries for s in seeds]
+    tasks = [
+        (g, solver, int(s), t_baseline, t_after, mesh_size, ip3r_density) for g in geometries for s in seeds
+    ]
     workers = workers or min(len(tasks), os.cpu_count() or 1)
     runs: dict = {g: [] for g in geometries}
     start = time.perf_counter()
@@ -348,15 +378,20 @@ def run_study(geometries=("d0", "d0/2", "d0/3"), seeds=range(1, 21), solver: str
             for done, result in enumerate(pool.map(_run_one, tasks), 1):
                 runs[result.geometry].append(result)
                 if verbose:
-                    print(f"[{done}/{len(tasks)}] {result.geometry} seed {result.seeds[0]}: {result.wall_s:.1f} s",
-                          flush=True)
+                    print(
+                        f"[{done}/{len(tasks)}] {result.geometry} seed {result.seeds[0]}:"
+                        f" {result.wall_s:.1f} s",
+                        flush=True,
+                    )
     else:
         for done, task in enumerate(tasks, 1):
             result = _run_one(task)
             runs[result.geometry].append(result)
             if verbose:
-                print(f"[{done}/{len(tasks)}] {result.geometry} seed {result.seeds[0]}: {result.wall_s:.1f} s",
-                      flush=True)
+                print(
+                    f"[{done}/{len(tasks)}] {result.geometry} seed {result.seeds[0]}: {result.wall_s:.1f} s",
+                    flush=True,
+                )
     summary, measures = {}, {}
     for g, results in runs.items():
         peaks = [detect_peaks(r.times, r.signal["node2"][0], r.extra["t_stimulus"], n_sigma) for r in results]

@@ -123,13 +123,29 @@ def _hh_steady_state(V, rest=-65e-3):
     m = r["alpha_m"](V) / (r["alpha_m"](V) + r["beta_m"](V))
     h = r["alpha_h"](V) / (r["alpha_h"](V) + r["beta_h"](V))
     n = r["alpha_n"](V) / (r["alpha_n"](V) + r["beta_n"](V))
-    na = {f"m{i}h{j}": comb(3, i) * m**i * (1 - m) ** (3 - i) * (h if j else 1 - h) for i in range(4) for j in (0, 1)}
+    na = {
+        f"m{i}h{j}": comb(3, i) * m**i * (1 - m) ** (3 - i) * (h if j else 1 - h)
+        for i in range(4)
+        for j in (0, 1)
+    }
     k = {f"n{i}": comb(4, i) * n**i * (1 - n) ** (4 - i) for i in range(5)}
     return na, k
 
 
-def run_cable(kind="passive", solver="ode", length=1e-3, diameter=1e-6, n_slices=200, n_sides=6, efield_dt=1e-5,
-              t_end=0.25, every=1e-4, seed=1, current=0.1e-9, runs=1):
+def run_cable(
+    kind="passive",
+    solver="ode",
+    length=1e-3,
+    diameter=1e-6,
+    n_slices=200,
+    n_sides=6,
+    efield_dt=1e-5,
+    t_end=0.25,
+    every=1e-4,
+    seed=1,
+    current=0.1e-9,
+    runs=1,
+):
     """Rallpack 1 (``kind="passive"``) or 3 (``"hh"``): potentials at both ends over time.
 
     Returns a dict with ``times`` (s), ``v_start``/``v_end`` (V, shape (runs, times)) and the
@@ -274,7 +290,9 @@ def purkinje_model(ca_outer=2e-3, cap_permeability=2.5e-20):
     for n in range(3):
         pm.vdep_transition(f"CaP.m{n} -> CaP.m{n + 1}", rate=lambda v, k=3 - n: k * alpha(v))
         pm.vdep_transition(f"CaP.m{n + 1} -> CaP.m{n}", rate=lambda v, k=n + 1: k * beta(v))
-    pm.ghk_current("ICaP", channel_state="CaP.m3", ion="Ca", permeability=cap_permeability, outer_conc=ca_outer)
+    pm.ghk_current(
+        "ICaP", channel_state="CaP.m3", ion="Ca", permeability=cap_permeability, outer_conc=ca_outer
+    )
     # BK: Ca binds to closed and open states; the opening is voltage dependent
     for n in range(3):
         for kind in ("C", "O"):

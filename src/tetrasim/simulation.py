@@ -10,7 +10,6 @@ return one value per replicate when there are several.
 from __future__ import annotations
 
 import math
-import sys
 import warnings
 from dataclasses import dataclass, field
 
@@ -198,8 +197,9 @@ class Simulation(DataAccessMixin, CheckpointMixin, EFieldMethods):
         elements, _kind = resolve_where(c, self.geometry, where)
         absent = ~c.present[elements, species_index]
         if np.all(absent):
-            raise SimulationError(f"species {str(species)!r} is not in {_where_text(where)!r}: no system placed "
-                                  "there uses it")
+            raise SimulationError(
+                f"species {str(species)!r} is not in {_where_text(where)!r}: no system placed there uses it"
+            )
         if np.any(absent):
             elements = elements[~absent]  # e.g. an ROI that straddles compartments
         return elements, elements * c.n_species + species_index, species_index
@@ -224,8 +224,9 @@ class Simulation(DataAccessMixin, CheckpointMixin, EFieldMethods):
                     self._initial_log.replay(self._states[r], self.seed, r)
             self._run_states = self.solver.new_runs(self.seed, n)
         elif self._states.shape[0] != n:
-            raise SimulationError(f"this simulation holds {self._states.shape[0]} runs, not {n}; call sim.reset() "
-                                  "to start over")
+            raise SimulationError(
+                f"this simulation holds {self._states.shape[0]} runs, not {n}; call sim.reset() to start over"
+            )
 
     def _apply(self, pools, values) -> None:
         """Write per-pool values (shape (n,) or (runs, n)) into the template and every replicate."""
@@ -271,8 +272,10 @@ class Simulation(DataAccessMixin, CheckpointMixin, EFieldMethods):
         if per_element:
             values = _as_float_array(count, f"set_count of {species!r} in {_where_text(where)!r}")
             if values.ndim == 0 or values.shape[-1] != len(elements) or values.ndim > 2:
-                raise SimulationError(f"set_count(per_element=True) for {_where_text(where)!r} needs "
-                                      f"{len(elements)} values (or (runs, {len(elements)})), got shape {values.shape}")
+                raise SimulationError(
+                    f"set_count(per_element=True) for {_where_text(where)!r} needs "
+                    f"{len(elements)} values (or (runs, {len(elements)})), got shape {values.shape}"
+                )
             self._check_counts(values, species, where, integer)
             self._apply(pools, values.astype(self.solver.state_dtype))
             return
@@ -309,7 +312,10 @@ class Simulation(DataAccessMixin, CheckpointMixin, EFieldMethods):
             raise SimulationError(f"count of {species!r} is too large for a stochastic solver")
 
     def get_count(self, where, species, per_element: bool = False, *, keep_runs=None):
-        """Molecules of ``species`` in ``where`` (per replicate when runs > 1, or always with ``keep_runs=True``)."""
+        """Molecules of ``species`` in ``where``.
+
+        One value per replicate when runs > 1, or always with ``keep_runs=True``.
+        """
         per_element = flag(per_element, "get_count(per_element=...)", SimulationError)
         _, pools, _ = self._select(where, species)
         return self._unpack(self._states_view()[:, pools], per_element, keep_runs)
@@ -345,7 +351,8 @@ class Simulation(DataAccessMixin, CheckpointMixin, EFieldMethods):
         self.set_count(where, species, total)
 
     def get_conc(self, where, species, per_element: bool = False, *, keep_runs=None):
-        """Concentration of ``species`` in ``where``: M in a compartment, mol/m² on a patch (``keep_runs`` as in
+        """Concentration of ``species`` in ``where``: M in a compartment, mol/m² on a patch
+        (``keep_runs`` as in
         :meth:`get_count`)."""
         per_element = flag(per_element, "get_conc(per_element=...)", SimulationError)
         elements, pools, _ = self._select(where, species)
@@ -375,7 +382,9 @@ class Simulation(DataAccessMixin, CheckpointMixin, EFieldMethods):
         else:
             rules = [i for i in c.rule_indices(reaction) if c.reaction_rules[i].backward == backward]
         if not rules:
-            raise SimulationError(f"reaction {reaction!r} has no {'backward' if backward else 'forward'} direction")
+            raise SimulationError(
+                f"reaction {reaction!r} has no {'backward' if backward else 'forward'} direction"
+            )
         first = c.reaction_rules[rules[0]]
         value = float(to_si(k, rate_dims(first.order, first.surface_only), f"rate of {reaction}"))
         if not math.isfinite(value) or value < 0:
@@ -392,10 +401,13 @@ class Simulation(DataAccessMixin, CheckpointMixin, EFieldMethods):
         for i in c.rule_indices(reaction):
             if c.reaction_rules[i].backward == backward:
                 return float(self._rule_k[i])
-        raise SimulationError(f"reaction {reaction!r} has no {'backward' if backward else 'forward'} direction")
+        raise SimulationError(
+            f"reaction {reaction!r} has no {'backward' if backward else 'forward'} direction"
+        )
 
     def set_diffusion_coefficient(self, species, coefficient, where: str | None = None) -> None:
-        """Change the diffusion coefficient (m²/s) of ``species`` (in compartment/patch ``where``, or everywhere)."""
+        """Change the diffusion coefficient (m²/s) of ``species`` in compartment/patch ``where``
+        (``None``: everywhere)."""
         c = self.compiled
         if where is not None and not isinstance(where, str):
             raise SimulationError("set_diffusion_coefficient(where=...) takes a compartment or patch name, "
@@ -416,10 +428,13 @@ class Simulation(DataAccessMixin, CheckpointMixin, EFieldMethods):
     # ------------------------------------------------------------------ recording
     def record(self, probe: Count, every: float, name: str | None = None) -> Recorder:
         """Sample ``probe`` every ``every`` seconds from the current time on; returns the handle."""
-        efield_probe = getattr(probe, "quantity", None) in ("potential", "current")  # ts.Potential / ts.Current
+        # ts.Potential / ts.Current: the membrane potential's probes
+        efield_probe = getattr(probe, "quantity", None) in ("potential", "current")
         if not isinstance(probe, (Count, Extent)) and not efield_probe:
-            raise SimulationError("record() takes ts.Count(...), ts.Conc(...), ts.Amount(...), ts.Extent(...), "
-                                  f"ts.Potential(...) or ts.Current(...), got {probe!r}")
+            raise SimulationError(
+                "record() takes ts.Count(...), ts.Conc(...), ts.Amount(...), ts.Extent(...), "
+                f"ts.Potential(...) or ts.Current(...), got {probe!r}"
+            )
         every = float(to_si(every, "time", "every"))
         if not (math.isfinite(every) and every > 0):
             raise SimulationError(f"record(every=...) must be a positive time, got {every!r}")
@@ -478,7 +493,9 @@ class Simulation(DataAccessMixin, CheckpointMixin, EFieldMethods):
         progress = None if progress is None else flag(progress, "run(progress=...)", SimulationError)
         t_end = float(to_si(t_end, "time", "t_end"))
         if self._auto_checkpoint is not None and not self._auto_checkpoint.busy:
-            return self._auto_checkpoint.run(self, t_end, runs, progress)  # segments + a checkpoint after each
+            return self._auto_checkpoint.run(
+                self, t_end, runs, progress
+            )  # segments + a checkpoint after each
         if not math.isfinite(t_end) or t_end < self.time:
             raise SimulationError(f"run({t_end!r}): the end time must be >= the current time {self.time}")
         if runs is not None and (not isinstance(runs, (int, np.integer)) or runs < 1):
@@ -486,8 +503,10 @@ class Simulation(DataAccessMixin, CheckpointMixin, EFieldMethods):
         if self._states is None:
             self._ensure_runs(int(runs or 1))
         elif runs is not None and runs != self._states.shape[0]:
-            raise SimulationError(f"this simulation holds {self._states.shape[0]} runs; call sim.reset() to start "
-                                  f"over with {runs}")
+            raise SimulationError(
+                f"this simulation holds {self._states.shape[0]} runs; call sim.reset() to start "
+                f"over with {runs}"
+            )
         recorders = list(self._recorders.values())
         new_times = [self._new_times(r, t_end) for r in recorders]
         union_times = np.unique(np.concatenate(new_times)) if recorders else np.zeros(0)
@@ -500,7 +519,9 @@ class Simulation(DataAccessMixin, CheckpointMixin, EFieldMethods):
             width = (len(r.pools) if r.n_total is None else r.n_total) if r.probe.per_element else 1
             pools.append(r.pools)
             per_element = np.arange(width) if r.positions is None else r.positions
-            columns.append(offset + (per_element if r.probe.per_element else np.zeros(len(r.pools), np.int64)))
+            columns.append(
+                offset + (per_element if r.probe.per_element else np.zeros(len(r.pools), np.int64))
+            )
             widths.append((offset, width))
             offset += width
         record_pools = np.concatenate(pools).astype(np.int64) if pools else np.zeros(0, np.int64)
@@ -529,13 +550,22 @@ class Simulation(DataAccessMixin, CheckpointMixin, EFieldMethods):
                     if bar is not None:
                         bar.update(r * (t_end - self.time) + (t - t0))
 
-                self.solver.advance(self._run_states[r], counts, t0, t_end, union_times, record_pools, record_columns,
-                                    raw[r], report if bar is not None else None)
+                self.solver.advance(
+                    self._run_states[r],
+                    counts,
+                    t0,
+                    t_end,
+                    union_times,
+                    record_pools,
+                    record_columns,
+                    raw[r],
+                    report if bar is not None else None,
+                )
         finally:
             if bar is not None:
                 bar.close()
         raw = self._combine_ranks(raw)
-        for recorder, times, (start, width) in zip(recorders, new_times, widths):
+        for recorder, times, (start, width) in zip(recorders, new_times, widths, strict=True):
             rows = np.searchsorted(union_times, times)
             data = raw[:, rows, start:start + width]
             recorder.time_chunks.append(times)

@@ -83,7 +83,7 @@ def _dims_name(dims: Dims) -> str:
     for name, d in DIMS.items():
         if d == dims:
             return name
-    parts = [f"{b}^{e}" if e != 1 else b for b, e in zip(_BASE, dims) if e]
+    parts = [f"{b}^{e}" if e != 1 else b for b, e in zip(_BASE, dims, strict=True) if e]
     return " ".join(parts) or "dimensionless"
 
 
@@ -139,7 +139,9 @@ def Q(text: str) -> Quantity:  # noqa: N802 - short, conventional name for quant
         term = _TERM.match(rest, pos)
         if not term or term.end() == pos:
             bad = pos + len(rest[pos:]) - len(rest[pos:].lstrip())  # point at the character, not a space
-            raise UnitError(f"cannot read the unit of {text!r} at position {match.end() + bad}: {rest[bad:]!r}")
+            raise UnitError(
+                f"cannot read the unit of {text!r} at position {match.end() + bad}: {rest[bad:]!r}"
+            )
         op, name, exponent = term.group(1), term.group(2), int(term.group(3) or 1)
         try:
             unit_factor, unit_dims = _lookup_unit(name)
@@ -151,7 +153,7 @@ def Q(text: str) -> Quantity:  # noqa: N802 - short, conventional name for quant
         if op == "/":
             exponent = -exponent
         factor *= unit_factor**exponent
-        dims = tuple(a + b * exponent for a, b in zip(dims, unit_dims))
+        dims = tuple(a + b * exponent for a, b in zip(dims, unit_dims, strict=True))
         pos = term.end()
     return Quantity(value * factor, dims, text)
 

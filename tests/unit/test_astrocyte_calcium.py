@@ -42,7 +42,9 @@ def test_receptor_and_indicator_totals_are_conserved(seed):
     geometry = small_branch()
     sim = build_simulation(geometry, solver="ssa", seed=seed, ip3r_density=2000e12)
     receptors = [sim.record(ts.Count(state, where="erm"), every=0.01) for state in IP3R_STATES]
-    indicator = [sim.record(ts.Count(name, where="cytosol"), every=0.01) for name in ("GCaMP6s", "ca_GCaMP6s")]
+    indicator = [
+        sim.record(ts.Count(name, where="cytosol"), every=0.01) for name in ("GCaMP6s", "ca_GCaMP6s")
+    ]
     n_receptors = sim.get_count("erm", "unb_IP3R")
     n_indicator = sim.get_count("cytosol", "GCaMP6s") + sim.get_count("cytosol", "ca_GCaMP6s")
     assert n_receptors > 0 and n_indicator > 0

@@ -22,12 +22,16 @@ def _neuron():
     try:
         import neuron  # noqa: F401
     except Exception as error:  # pragma: no cover - depends on the environment
-        pytest.skip(f"NEURON is not importable ({type(error).__name__}: {error}); pip install neuron (in [dev])")
+        pytest.skip(
+            f"NEURON is not importable ({type(error).__name__}: {error}); pip install neuron (in [dev])"
+        )
 
 
 def _compare(out, t_end, every):
     cable = out["cable"]
-    times, v_start, v_end = neuron_cable("hh", cable.length, cable.area, cable.perimeter, t_end=t_end, every=every)
+    times, v_start, v_end = neuron_cable(
+        "hh", cable.length, cable.area, cable.perimeter, t_end=t_end, every=every
+    )
     n = min(len(times), len(out["times"]))
     ours = out["v_start"][0][:n], out["v_end"][0][:n]
     theirs = v_start[:n], v_end[:n]
@@ -70,11 +74,20 @@ def test_rallpack3_full_against_neuron(validation_row):
     rms, spikes = _compare(out, 0.1, 1e-5)
     ours_velocity, neuron_velocity = _velocity(spikes, out["cable"].length)
     worst = max(rms[0] / 0.15e-3, rms[1] / 1.1e-3, abs(ours_velocity / neuron_velocity - 1) / 0.03)
-    validation_row(section="Membrane potential", case="Rallpack 3 (HH axon, deterministic channels)", solver="ode",
-                   runs=1, reference="NEURON 1000 segments, dt 1 us",
-                   tolerance="RMS 0.15 mV (x=0), 1.1 mV (x=1 mm); velocity 3 %", worst=worst, passed=worst <= 1,
-                   notes=f"RMS {rms[0] * 1e3:.3f} / {rms[1] * 1e3:.3f} mV; velocity {ours_velocity:.4f} vs "
-                         f"{neuron_velocity:.4f} m/s")
+    validation_row(
+        section="Membrane potential",
+        case="Rallpack 3 (HH axon, deterministic channels)",
+        solver="ode",
+        runs=1,
+        reference="NEURON 1000 segments, dt 1 us",
+        tolerance="RMS 0.15 mV (x=0), 1.1 mV (x=1 mm); velocity 3 %",
+        worst=worst,
+        passed=worst <= 1,
+        notes=(
+            f"RMS {rms[0] * 1e3:.3f} / {rms[1] * 1e3:.3f} mV; velocity {ours_velocity:.4f} vs "
+            f"{neuron_velocity:.4f} m/s"
+        ),
+    )
     assert rms[0] < 0.15e-3 and rms[1] < 1.1e-3, rms
     assert abs(ours_velocity / neuron_velocity - 1) < 0.03
 
@@ -116,9 +129,15 @@ def test_stochastic_channels_reduced_mean_spike_time(solver):
 @pytest.mark.parametrize("solver", ["ssa", "opsplit"])
 def test_stochastic_channels_mean_spike_time(solver, validation_row):
     z, threshold, t_det, mean, spread = _check_mean_spike_time(solver, 20, 1e-3, 100, 6e-3, 1e-5)
-    validation_row(section="Membrane potential", case="Rallpack 3, stochastic channels: mean first spike",
-                   solver=solver, runs=20, reference="deterministic (ode) spike time",
-                   tolerance=f"|z| < {threshold:.2f} (alpha 1e-4)", worst=abs(z) / threshold,
-                   passed=abs(z) < threshold,
-                   notes=f"ode {t_det * 1e3:.4f} ms; mean {mean * 1e3:.4f} ms, spread (SD) {spread * 1e3:.4f} ms")
+    validation_row(
+        section="Membrane potential",
+        case="Rallpack 3, stochastic channels: mean first spike",
+        solver=solver,
+        runs=20,
+        reference="deterministic (ode) spike time",
+        tolerance=f"|z| < {threshold:.2f} (alpha 1e-4)",
+        worst=abs(z) / threshold,
+        passed=abs(z) < threshold,
+        notes=f"ode {t_det * 1e3:.4f} ms; mean {mean * 1e3:.4f} ms, spread (SD) {spread * 1e3:.4f} ms",
+    )
     assert abs(z) < threshold

@@ -391,8 +391,8 @@ def zero_order(solver):
     times, (a,) = _record(sim, where, ["A"], 0.1, 1.0, runs)
     lam = k * _volume_factor(volume) * times
     notes = (
-        f"k 1e3 V N_A = {lam[-1]:,.0f} molecules/s: the '~602 molecules' sometimes quoted for this case is off by 1e3 "
-        "(the parameters as written are used)"
+        f"k 1e3 V N_A = {lam[-1]:,.0f} molecules/s: the '~602 molecules' sometimes quoted for this case is"
+        " off by 1e3 (the parameters as written are used)"
     )
     variance = lam if solver == "wm-ssa" else None
     return _curve_outcome(

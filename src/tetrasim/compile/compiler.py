@@ -203,8 +203,11 @@ def _species_presence(model, disc: Discretization, species_index: dict[str, int]
 
 def _csr_from_blocks(blocks: list[tuple[np.ndarray, np.ndarray]], n_rows_list: list[int]):
     """Concatenate per-rule (n_rows, width) pool and value blocks into CSR arrays."""
-    counts = np.concatenate([np.full(n, b[0].shape[1], np.int64) for b, n in zip(blocks, n_rows_list)]) \
-        if blocks else np.zeros(0, np.int64)
+    if blocks:
+        counts = np.concatenate([np.full(n, b[0].shape[1], np.int64)
+                                 for b, n in zip(blocks, n_rows_list, strict=True)])
+    else:
+        counts = np.zeros(0, np.int64)
     ptr = np.zeros(len(counts) + 1, np.int64)
     np.cumsum(counts, out=ptr[1:])
     pools = np.concatenate([b[0].ravel() for b in blocks]) if blocks else np.zeros(0, np.int64)
@@ -299,8 +302,10 @@ def _reaction_processes(model, disc: Discretization, species_index, present):
             for reaction in model.systems[system_name].reactions.values():
                 uses_outer = any(t.location == "outer" for t in reaction.reactants + reaction.products)
                 if uses_outer and np.any(volume_elements["outer"] < 0):
-                    raise CompileError(f"surface reaction {reaction.name!r} ({reaction.equation!r}) uses outer "
-                                       f"species but patch {patch!r} has no outer compartment")
+                    raise CompileError(
+                        f"surface reaction {reaction.name!r} ({reaction.equation!r}) uses outer "
+                        f"species but patch {patch!r} has no outer compartment"
+                    )
                 add(reaction, patch, elements, volume_elements, True, False)
                 if reaction.reversible:
                     add(reaction, patch, elements, volume_elements, True, True)
@@ -358,7 +363,9 @@ def _diffusion_processes(model, disc: Discretization, species_index, present):
         safe = np.where(valid, nbr, 0)
         same = valid & (element_owner[safe] == own_index)
         other_owner = element_owner[safe]
-        boundary = np.where(valid & ~same & (other_owner >= 0), pairs[own_index, np.maximum(other_owner, 0)], -1)
+        boundary = np.where(
+            valid & ~same & (other_owner >= 0), pairs[own_index, np.maximum(other_owner, 0)], -1
+        )
         crossing = (boundary >= 0) & present[safe, s]
         ok = (same | crossing) & (geom > 0)
         n_targets = ok.sum(axis=1)
@@ -398,7 +405,9 @@ def _diffusion_processes(model, disc: Discretization, species_index, present):
 
 
 def _pack_diffusion(rules, proc_rule, proc_pool, target_counts, dests, geoms, S, target_boundary):
-    cat = (lambda parts, dtype: np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype))
+    def cat(parts, dtype):
+        return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
+
     df_rule = cat(proc_rule, np.int64)
     df_pool = cat(proc_pool, np.int64)
     counts = cat(target_counts, np.int64)

@@ -26,7 +26,9 @@ def _discretize_wellmixed(geometry) -> Discretization:
     comps = list(geometry.compartments.values())
     patches = list(geometry.patches.values())
     if not comps:
-        raise GeometryError("the geometry has no compartment; add one with geom.compartment(name, volume=...)")
+        raise GeometryError(
+            "the geometry has no compartment; add one with geom.compartment(name, volume=...)"
+        )
     n_volume, n_surface = len(comps), len(patches)
     index = {c.name: i for i, c in enumerate(comps)}
     measure = np.array([c.volume for c in comps] + [p.area for p in patches], dtype=np.float64)
@@ -59,8 +61,12 @@ def check_systems(disc: Discretization, model) -> None:
                 if system_name not in model.systems:
                     from ..errors import did_you_mean
 
-                    raise CompileError(f"{kind} {name!r} names system {system_name!r}, which the model does not "
-                                       f"have{did_you_mean(system_name, model.systems)}")
+                    raise CompileError(
+                        f"{kind} {name!r} names system {system_name!r}, which the model does not "
+                        f"have{did_you_mean(system_name, model.systems)}"
+                    )
                 if model.systems[system_name].surface != surface:
                     want = "surface" if surface else "volume"
-                    raise CompileError(f"{kind} {name!r} needs {want} systems, but {system_name!r} is not one")
+                    raise CompileError(
+                        f"{kind} {name!r} needs {want} systems, but {system_name!r} is not one"
+                    )

@@ -111,15 +111,19 @@ def efield_presence(model, disc, species_index: dict[str, int], present: np.ndar
                         present[disc.patch_elements[patch], species_index[counter]] = True
 
 
-def compile_efield(model, geometry, disc, reactions: dict, species_index: dict[str, int]) -> EFieldSystem | None:
+def compile_efield(
+    model, geometry, disc, reactions: dict, species_index: dict[str, int]
+) -> EFieldSystem | None:
     """The :class:`EFieldSystem` of the geometry's membrane, or ``None`` when it has none."""
     membranes = getattr(geometry, "membranes", {}) or {}
     vdep = getattr(model, "_vdep", {})
     currents = getattr(model, "_currents", {})
     if not membranes:
         if vdep or currents:
-            raise CompileError("the model has voltage-dependent transitions or membrane currents but the geometry "
-                               "has no membrane; add one with geom.membrane('memb', patches=[...])")
+            raise CompileError(
+                "the model has voltage-dependent transitions or membrane currents but the geometry "
+                "has no membrane; add one with geom.membrane('memb', patches=[...])"
+            )
         return None
     membrane = next(iter(membranes.values()))
     mesh = geometry.mesh
@@ -209,8 +213,10 @@ def _vdep_tables(vdep: dict, reactions: dict, element_tri: np.ndarray) -> dict:
         found = np.flatnonzero(rx_rule == rule_of_reaction[reaction_name])
         tri = element_tri[rx_element[found]]
         if np.any(tri < 0):
-            raise CompileError(f"voltage-dependent rule {transition.name!r} acts on a patch that is not part of "
-                               "the membrane; add the patch to geom.membrane(..., patches=[...])")
+            raise CompileError(
+                f"voltage-dependent rule {transition.name!r} acts on a patch that is not part of "
+                "the membrane; add the patch to geom.membrane(..., patches=[...])"
+            )
         processes.append(found)
         table_of.append(np.full(len(found), table_index, np.int64))
         tris.append(tri)
@@ -220,6 +226,14 @@ def _vdep_tables(vdep: dict, reactions: dict, element_tri: np.ndarray) -> dict:
     def cat(parts, dtype):
         return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
 
-    return dict(vdep_names=tuple(names), vdep_low=np.array(lows, np.float64), vdep_step=np.array(steps, np.float64),
-                vdep_size=np.array(sizes, np.int64), vdep_offset=offset, vdep_values=cat(values, np.float64),
-                vdep_process=cat(processes, np.int64), vdep_table=cat(table_of, np.int64), vdep_tri=cat(tris, np.int64))
+    return dict(
+        vdep_names=tuple(names),
+        vdep_low=np.array(lows, np.float64),
+        vdep_step=np.array(steps, np.float64),
+        vdep_size=np.array(sizes, np.int64),
+        vdep_offset=offset,
+        vdep_values=cat(values, np.float64),
+        vdep_process=cat(processes, np.int64),
+        vdep_table=cat(table_of, np.int64),
+        vdep_tri=cat(tris, np.int64),
+    )

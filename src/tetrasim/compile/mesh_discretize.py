@@ -15,7 +15,9 @@ def discretize_mesh(geometry) -> Discretization:
     comps = geometry.compartments
     patches = geometry.patches
     if not comps:
-        raise GeometryError("the mesh geometry has no compartment; add one with geom.compartment(name, tets=...)")
+        raise GeometryError(
+            "the mesh geometry has no compartment; add one with geom.compartment(name, tets=...)"
+        )
     n_volume = mesh.n_tets
     # Surface elements: the triangles of each patch, patch after patch.
     patch_elements, tri_ids, inner, outer = {}, [], [], []
@@ -34,7 +36,7 @@ def discretize_mesh(geometry) -> Discretization:
     surface_neighbors = np.full((n_surface, 3), -1, dtype=np.int64)
     surface_couplings = np.zeros((n_surface, 3), dtype=np.float64)
     start = 0
-    for name, tris in zip(patches, tri_ids):
+    for name, tris in zip(patches, tri_ids, strict=True):
         if len(tris):
             couplings, neighbors = mesh.tri_diffusion_couplings(tris)
             rows = slice(start, start + len(tris))

@@ -51,8 +51,10 @@ class Membrane:
         self.tri_capacitance[[position[int(t)] for t in ids]] = value
 
     def __repr__(self) -> str:
-        return (f"Membrane({self.name!r}, patches={self.patches}, {len(self.tris)} tris, {len(self.tets)} tets, "
-                f"capacitance={self.capacitance}, volume_resistivity={self.volume_resistivity})")
+        return (
+            f"Membrane({self.name!r}, patches={self.patches}, {len(self.tris)} tris, {len(self.tets)} tets, "
+            f"capacitance={self.capacitance}, volume_resistivity={self.volume_resistivity})"
+        )
 
 
 def _positive_or_zero(value, what: str, positive: bool = False) -> float:
@@ -65,7 +67,9 @@ def _positive_or_zero(value, what: str, positive: bool = False) -> float:
     return number
 
 
-def add_membrane(geometry, name: str, patches, capacitance=0.01, volume_resistivity=1.0, volumes=None) -> Membrane:
+def add_membrane(
+    geometry, name: str, patches, capacitance=0.01, volume_resistivity=1.0, volumes=None
+) -> Membrane:
     """Build the :class:`Membrane` ``name`` of a MeshGeometry (see ``MeshGeometry.membrane``)."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
@@ -74,16 +78,20 @@ def add_membrane(geometry, name: str, patches, capacitance=0.01, volume_resistiv
     geometry._check_name(name, "membrane")
     existing = getattr(geometry, "membranes", {})
     if existing:
-        raise GeometryError(f"{what}: this geometry already has membrane {next(iter(existing))!r}; one membrane "
-                            "per geometry is supported (put all its patches in one membrane)")
+        raise GeometryError(
+            f"{what}: this geometry already has membrane {next(iter(existing))!r}; one membrane "
+            "per geometry is supported (put all its patches in one membrane)"
+        )
     if isinstance(patches, str) or not patches:
         raise GeometryError(f"{what}: patches must be a non-empty list of patch names, got {patches!r}")
     chosen = []
     for patch in patches:
         key = getattr(patch, "name", patch)
         if key not in geometry.patches:
-            raise GeometryError(f"{what}: no patch {key!r}{did_you_mean(key, geometry.patches)}; define it first "
-                                "with geom.patch(...)")
+            raise GeometryError(
+                f"{what}: no patch {key!r}{did_you_mean(key, geometry.patches)}; define it first "
+                "with geom.patch(...)"
+            )
         chosen.append(geometry.patches[key])
     cm = _positive_or_zero(capacitance, f"{what}: capacitance")
     rho = _positive_or_zero(volume_resistivity, f"{what}: volume_resistivity", positive=True)
@@ -109,9 +117,11 @@ def add_membrane(geometry, name: str, patches, capacitance=0.01, volume_resistiv
     graph = coo_matrix((np.ones(len(rows), np.int8), (rows, cols)), shape=(len(tets), len(tets)))
     n_parts, _ = connected_components(graph, directed=False)
     if n_parts > 1:
-        raise GeometryError(f"{what}: its conducting volume (compartments {volume_names}) falls into {n_parts} "
-                            "pieces not connected through tet faces; the potential needs one connected volume "
-                            "(join the compartments with volumes=[...] or make one membrane per piece)")
+        raise GeometryError(
+            f"{what}: its conducting volume (compartments {volume_names}) falls into {n_parts} "
+            "pieces not connected through tet faces; the potential needs one connected volume "
+            "(join the compartments with volumes=[...] or make one membrane per piece)"
+        )
     tris = np.concatenate([np.asarray(p.tris, np.int64) for p in chosen])
     membrane = Membrane(name, [p.name for p in chosen], volume_names, cm, rho, tris, tets,
                         np.full(len(tris), cm))
@@ -130,7 +140,9 @@ def cable_mesh(length: float, radius: float, n_slices: int, n_sides: int = 6, ri
     conforming. Every vertex lies on a slice plane ``x = i * length / n_slices``.
     """
     if not (length > 0 and radius > 0) or n_slices < 1 or n_sides < 3 or rings < 1:
-        raise GeometryError("cable_mesh needs length > 0, radius > 0, n_slices >= 1, n_sides >= 3, rings >= 1")
+        raise GeometryError(
+            "cable_mesh needs length > 0, radius > 0, n_slices >= 1, n_sides >= 3, rings >= 1"
+        )
     # cross-section points: centre, then ring r (1..rings) with r * n_sides points
     points = [(0.0, 0.0)]
     ring_start = [0]

@@ -20,7 +20,9 @@ __all__ = ["signed_volumes", "tet_quality", "summary"]
 
 #: Edges (pairs of local vertices) of a tetrahedron.
 TET_EDGES = np.array([[0, 1], [0, 2], [0, 3], [1, 2], [1, 3], [2, 3]], dtype=np.int64)
-MIN_EDGE = 1e-9  # m; shorter median edges suggest a wrong length unit (docs/concepts/propensities_and_units.md)
+MIN_EDGE = (
+    1e-9  # m; shorter median edges suggest a wrong length unit (docs/concepts/propensities_and_units.md)
+)
 MAX_MEDIAN_EDGE = 1e-5  # m; a median edge above 10 um does not resolve a cell
 MAX_EXTENT = 1e-3  # m; no cell-biology mesh spans more than a millimetre
 #: Units offered when a mesh's size looks wrong.

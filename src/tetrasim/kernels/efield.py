@@ -14,11 +14,15 @@ __all__ = ["refresh_vdep_rates", "ohmic_currents", "gather_open", "ghk_currents"
 def triangle_potentials(potential, tri_vertices, out):
     """Each membrane triangle sees the mean of its three vertex potentials."""
     for t in range(tri_vertices.shape[0]):
-        out[t] = (potential[tri_vertices[t, 0]] + potential[tri_vertices[t, 1]] + potential[tri_vertices[t, 2]]) / 3.0
+        out[t] = (
+            potential[tri_vertices[t, 0]] + potential[tri_vertices[t, 1]] + potential[tri_vertices[t, 2]]
+        ) / 3.0
 
 
 @njit(cache=True)
-def refresh_vdep_rates(tri_potential, process, table, tri, low, step, size, offset, values, rx_scale, rx_rate):
+def refresh_vdep_rates(
+    tri_potential, process, table, tri, low, step, size, offset, values, rx_scale, rx_rate
+):
     """rx_rate[p] = scale[p] · k_table(V of p's triangle), linear interpolation.
 
     Returns the index (into ``process``) of the first process whose potential lies outside its
@@ -100,8 +104,22 @@ def rk23_chemistry(y, span, h, rtol, atol, max_substeps, clamped, rx_rate, rx_re
 
     n = y.shape[0]
     k1, k2, k3, k4, stage, y_new = work[0], work[1], work[2], work[3], work[4], work[5]
-    ode_rhs(y, clamped, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count, rx_upd_ptr, rx_upd_pool, rx_upd_delta,
-            df_pool, df_ptr, df_dest, df_rate, k1)
+    ode_rhs(
+        y,
+        clamped,
+        rx_rate,
+        rx_reac_ptr,
+        rx_reac_pool,
+        rx_reac_count,
+        rx_upd_ptr,
+        rx_upd_pool,
+        rx_upd_delta,
+        df_pool,
+        df_ptr,
+        df_dest,
+        df_rate,
+        k1,
+    )
     done = 0.0
     substeps = 0
     last = h

@@ -24,7 +24,6 @@ import numpy as np
 from numba import njit
 
 from .binomial import binomial, multinomial_split
-from .ssa import _reaction_propensity  # the one definition of a propensity (falling factorials)
 from .philox import (
     PURPOSE_LEAVE,
     PURPOSE_SSA,
@@ -34,6 +33,7 @@ from .philox import (
     stream_uniform01,
     word_to_uniform01,
 )
+from .ssa import _reaction_propensity  # the one definition of a propensity (falling factorials)
 
 _NEXT_BLOCK = 5  # index of the next-block word in a Philox stream state (see philox.py)
 
@@ -41,7 +41,9 @@ _NEXT_BLOCK = 5  # index of the next-block word in a Philox stream state (see ph
 @njit(cache=True, inline="always")
 def _first_block(seed, run, step, key, purpose):
     """The four uniforms of block 0 of a keyed stream, drawn without touching a stream state."""
-    w0, w1, w2, w3 = philox4x64_10(np.uint64(0), np.uint64(key), np.uint64(step), np.uint64(purpose), seed, run)
+    w0, w1, w2, w3 = philox4x64_10(
+        np.uint64(0), np.uint64(key), np.uint64(step), np.uint64(purpose), seed, run
+    )
     return word_to_uniform01(w0), word_to_uniform01(w1), word_to_uniform01(w2), word_to_uniform01(w3)
 
 
@@ -51,7 +53,14 @@ def _continue_stream(stream, seed, run, step, key, purpose):
     stream_init(stream, seed, run, step, key, purpose)
     stream[_NEXT_BLOCK] = np.uint64(1)
 
-__all__ = ["ssa_operator", "diffusion_operator", "keyed_diffusion_operator", "clear_touched", "opsplit_steps", "STREAM_WORDS"]
+__all__ = [
+    "ssa_operator",
+    "diffusion_operator",
+    "keyed_diffusion_operator",
+    "clear_touched",
+    "opsplit_steps",
+    "STREAM_WORDS",
+]
 
 
 @njit(cache=True, inline="always")
@@ -129,7 +138,9 @@ def ssa_operator(h, seed, run, step, order, cluster_ptr, cluster_key, counts, cl
             for e in range(rx_upd_ptr[chosen], rx_upd_ptr[chosen + 1]):
                 pool = rx_upd_pool[e]
                 if not clamped[pool]:
-                    n_touched = _touch(pool, t, counts, occ_integral, occ_last, touched, touched_list, n_touched)
+                    n_touched = _touch(
+                        pool, t, counts, occ_integral, occ_last, touched, touched_list, n_touched
+                    )
                     counts[pool] += rx_upd_delta[e]
             a0 = _cluster_propensities(start, stop, counts, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count,
                                        propensity)
@@ -167,8 +178,25 @@ def _binomial_from_uniform(m, p, u):
 
 
 @njit(cache=True)
-def diffusion_operator(h, seed, run, step, order, df_pool, df_ptr, df_dest, df_rate, df_total, counts, clamped,
-                       occ_integral, touched, incoming, stream, split_out):
+def diffusion_operator(
+    h,
+    seed,
+    run,
+    step,
+    order,
+    df_pool,
+    df_ptr,
+    df_dest,
+    df_rate,
+    df_total,
+    counts,
+    clamped,
+    occ_integral,
+    touched,
+    incoming,
+    stream,
+    split_out,
+):
     """Binomial diffusion of every (element, species) over h, applied synchronously. Returns jumps.
 
     Each pool draws from its own count only, so leaving molecules are taken off their source at
@@ -275,9 +303,43 @@ def clear_touched(touched, touched_list, n_touched):
 
 
 @njit(cache=True)
-def opsplit_steps(t, t_stop, tau, step, max_steps, seed, run, cluster_order, df_order, cluster_ptr, cluster_key, counts, clamped, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count, rx_upd_ptr,
-                  rx_upd_pool, rx_upd_delta, df_pool, df_ptr, df_dest, df_rate, df_total, propensity, occ_integral,
-                  occ_last, touched, touched_list, incoming, stream, split_out, stats, extent_offset=-1):
+def opsplit_steps(
+    t,
+    t_stop,
+    tau,
+    step,
+    max_steps,
+    seed,
+    run,
+    cluster_order,
+    df_order,
+    cluster_ptr,
+    cluster_key,
+    counts,
+    clamped,
+    rx_rate,
+    rx_reac_ptr,
+    rx_reac_pool,
+    rx_reac_count,
+    rx_upd_ptr,
+    rx_upd_pool,
+    rx_upd_delta,
+    df_pool,
+    df_ptr,
+    df_dest,
+    df_rate,
+    df_total,
+    propensity,
+    occ_integral,
+    occ_last,
+    touched,
+    touched_list,
+    incoming,
+    stream,
+    split_out,
+    stats,
+    extent_offset=-1,
+):
     """Take steps of length ≤ tau from t until t_stop exactly (or max_steps). Returns (t, step).
 
     ``stats`` accumulates [reaction events, diffusion jumps, steps].
@@ -289,10 +351,31 @@ def opsplit_steps(t, t_stop, tau, step, max_steps, seed, run, cluster_order, df_
         if h > tau * (1.0 + 1e-12):
             h = tau
             last = False
-        n_touched, events = ssa_operator(h, seed, run, step, cluster_order, cluster_ptr, cluster_key,
-                                         counts, clamped, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count,
-                                         rx_upd_ptr, rx_upd_pool, rx_upd_delta, propensity, occ_integral, occ_last,
-                                         touched, touched_list, stream, extent_offset)
+        n_touched, events = ssa_operator(
+            h,
+            seed,
+            run,
+            step,
+            cluster_order,
+            cluster_ptr,
+            cluster_key,
+            counts,
+            clamped,
+            rx_rate,
+            rx_reac_ptr,
+            rx_reac_pool,
+            rx_reac_count,
+            rx_upd_ptr,
+            rx_upd_pool,
+            rx_upd_delta,
+            propensity,
+            occ_integral,
+            occ_last,
+            touched,
+            touched_list,
+            stream,
+            extent_offset,
+        )
         jumps = diffusion_operator(h, seed, run, step, df_order, df_pool, df_ptr, df_dest, df_rate, df_total,
                                    counts, clamped, occ_integral, touched, incoming, stream, split_out)
         clear_touched(touched, touched_list, n_touched)

@@ -188,10 +188,38 @@ def ssa_advance(counts, clamped, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_cou
 
 
 @njit(cache=True)
-def ssa_advance_dependents(counts, clamped, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count, rx_upd_ptr,
-                           rx_upd_pool, rx_upd_delta, df_pool, df_ptr, df_dest, df_rate, df_total, dep_ptr,
-                           dep_proc, rx_dep_ptr, rx_dep_proc, tree, state, t_start, t_end, record_times,
-                           record_pools, record_columns, out, record_index, max_events, pending, extent_offset):
+def ssa_advance_dependents(
+    counts,
+    clamped,
+    rx_rate,
+    rx_reac_ptr,
+    rx_reac_pool,
+    rx_reac_count,
+    rx_upd_ptr,
+    rx_upd_pool,
+    rx_upd_delta,
+    df_pool,
+    df_ptr,
+    df_dest,
+    df_rate,
+    df_total,
+    dep_ptr,
+    dep_proc,
+    rx_dep_ptr,
+    rx_dep_proc,
+    tree,
+    state,
+    t_start,
+    t_end,
+    record_times,
+    record_pools,
+    record_columns,
+    out,
+    record_index,
+    max_events,
+    pending,
+    extent_offset,
+):
     """:func:`ssa_advance` with the per-reaction dependents (:func:`reaction_dependents`) precomputed."""
     size = len(tree) // 2
     n_rx = len(rx_rate)

@@ -42,7 +42,9 @@ class Channel:
     def state(self, state: str) -> str:
         """Species name of one state, e.g. ``Na.state("m3h1") == "Na.m3h1"``."""
         if state not in self.states:
-            raise ModelError(f"channel {self.name!r} has no state {state!r}{did_you_mean(state, self.states)}")
+            raise ModelError(
+                f"channel {self.name!r} has no state {state!r}{did_you_mean(state, self.states)}"
+            )
         return f"{self.name}.{state}"
 
     def __getattr__(self, state: str) -> str:
@@ -84,9 +86,11 @@ class VDepTransition:
                 raise ModelError(f"{self.defined_at}: the rate of voltage-dependent transition {self.name!r} "
                                  f"raised {type(error).__name__}: {error} at V = {v:.6g} V") from None
             if not math.isfinite(value) or value < 0:
-                raise ModelError(f"{self.defined_at}: the rate of voltage-dependent transition {self.name!r} is "
-                                 f"{value!r} at V = {v:.6g} V; a rate must be finite and >= 0 (1/s) over the "
-                                 f"whole table {low:g}..{high:g} V (narrow it with vrange=)")
+                raise ModelError(
+                    f"{self.defined_at}: the rate of voltage-dependent transition {self.name!r} is "
+                    f"{value!r} at V = {v:.6g} V; a rate must be finite and >= 0 (1/s) over the "
+                    f"whole table {low:g}..{high:g} V (narrow it with vrange=)"
+                )
             values[i] = value
         return values
 
@@ -157,7 +161,11 @@ def ghk_rate_functions(valence: int, permeability: float, temperature: float, ou
 
 def _number(value, dims: str, what: str, positive: bool = False, signed: bool = False) -> float:
     number = to_si(value, dims, what)
-    if not math.isfinite(number) or (positive and number <= 0) or (not signed and not positive and number < 0):
+    if (
+        not math.isfinite(number)
+        or (positive and number <= 0)
+        or (not signed and not positive and number < 0)
+    ):
         need = "> 0" if positive else ">= 0"
         raise ModelError(f"{what} = {value!r} must be finite" + ("" if signed else f" and {need}"))
     return float(number)
@@ -170,8 +178,10 @@ def parse_transition(text: str, site: str) -> tuple[str, str]:
     match = _TRANSITION.match(text)
     if not match:
         hint = " (transitions are one-way: declare the reverse one separately)" if "<->" in text else ""
-        raise ModelError(f"{site}: cannot read the transition {text!r}: write 'Channel.state -> Channel.state', "
-                         f"e.g. 'Na.m0h0 -> Na.m1h0'{hint}")
+        raise ModelError(
+            f"{site}: cannot read the transition {text!r}: write 'Channel.state -> Channel.state', "
+            f"e.g. 'Na.m0h0 -> Na.m1h0'{hint}"
+        )
     return match.group(1), match.group(2)
 
 
@@ -207,7 +217,9 @@ def add_channel(model, name: str, states, site: str) -> Channel:
     if name in model._species or name in model._systems or name in model._channels:
         raise ModelError(f"{site}: the name {name!r} is already used in this model")
     if isinstance(states, str) or not states:
-        raise ModelError(f"{site}: channel {name!r} needs a list of state names, e.g. states=['closed', 'open']")
+        raise ModelError(
+            f"{site}: channel {name!r} needs a list of state names, e.g. states=['closed', 'open']"
+        )
     states = tuple(states)
     for state in states:
         _check_name(f"state of channel {name!r}", state)
@@ -251,8 +263,9 @@ def add_vdep_transition(system, transition: str, rate, vrange, name, site: str) 
     if name in system.reactions:
         raise ModelError(f"{site}: system {system.name!r} already has a rule named {name!r}")
     equation = f"{source}.s -> {target}.s"
-    reaction = Reaction(name, system.name, equation, (surface_term(source),), (surface_term(target),), 0.0, None,
-                        True, site)
+    reaction = Reaction(
+        name, system.name, equation, (surface_term(source),), (surface_term(target),), 0.0, None, True, site
+    )
     system.model._register(name, reaction, site)
     system.reactions[name] = reaction
     rule = VDepTransition(transition.strip(), name, system.name, rate, limits, site)
@@ -266,7 +279,9 @@ def add_ohmic_current(system, name: str, channel_state, conductance, reversal, s
     _check_name("current", name)
     model = system.model
     if name in model._currents:
-        raise ModelError(f"{site}: a current named {name!r} already exists (at {model._currents[name].defined_at})")
+        raise ModelError(
+            f"{site}: a current named {name!r} already exists (at {model._currents[name].defined_at})"
+        )
     state = _check_state(system, channel_state, site, f"ohmic current {name!r}")
     g = _number(conductance, "conductance", f"{site}: conductance of {name!r}")
     e = _number(reversal, "potential", f"{site}: reversal potential of {name!r}", signed=True)
@@ -282,7 +297,9 @@ def add_ghk_current(system, name: str, channel_state, ion, permeability, outer_c
     _check_name("current", name)
     model = system.model
     if name in model._currents:
-        raise ModelError(f"{site}: a current named {name!r} already exists (at {model._currents[name].defined_at})")
+        raise ModelError(
+            f"{site}: a current named {name!r} already exists (at {model._currents[name].defined_at})"
+        )
     state = _check_state(system, channel_state, site, f"GHK current {name!r}")
     ion_name = str(ion)
     if ion_name not in model._species or "." in ion_name:
@@ -293,7 +310,11 @@ def add_ghk_current(system, name: str, channel_state, ion, permeability, outer_c
         raise ModelError(f"{site}: GHK current {name!r}: ion {ion_name!r} has valence 0; set it first, e.g. "
                          f"model.species({ion_name!r}, valence=2) or {ion_name}.valence = 2")
     p = _number(permeability, "volume", f"{site}: permeability (m³/s per channel) of {name!r}")
-    co = None if outer_conc is None else _number(outer_conc, "concentration", f"{site}: outer_conc of {name!r}")
+    co = (
+        None
+        if outer_conc is None
+        else _number(outer_conc, "concentration", f"{site}: outer_conc of {name!r}")
+    )
     temp = _number(temperature, "dimensionless", f"{site}: temperature (K) of {name!r}", positive=True)
     counters = (f"_ghk_in_{name}", f"_ghk_out_{name}")
     for counter in counters:
@@ -304,8 +325,17 @@ def add_ghk_current(system, name: str, channel_state, ion, permeability, outer_c
     channel = surface_term(state)
     # influx: from the fixed outer concentration (zero order in ions) or from the outer compartment
     influx_reactants = (channel,) if co is not None else (channel, ion_outer)
-    influx = Reaction(influx_name, system.name, f"{state}.s -> {state}.s + {ion_name}.i  (GHK {name})",
-                      influx_reactants, (channel, ion_inner, surface_term(counters[0])), 0.0, None, True, site)
+    influx = Reaction(
+        influx_name,
+        system.name,
+        f"{state}.s -> {state}.s + {ion_name}.i  (GHK {name})",
+        influx_reactants,
+        (channel, ion_inner, surface_term(counters[0])),
+        0.0,
+        None,
+        True,
+        site,
+    )
     efflux_products = (channel, surface_term(counters[1])) + (() if co is not None else (ion_outer,))
     efflux = Reaction(efflux_name, system.name, f"{state}.s + {ion_name}.i -> {state}.s  (GHK {name})",
                       (channel, ion_inner), efflux_products, 0.0, None, True, site)
@@ -313,8 +343,9 @@ def add_ghk_current(system, name: str, channel_state, ion, permeability, outer_c
     for reaction, rate in ((influx, influx_rate), (efflux, efflux_rate)):
         model._register(reaction.name, reaction, site)
         system.reactions[reaction.name] = reaction
-        model._vdep[reaction.name] = VDepTransition(f"GHK {name} ({reaction.name})", reaction.name, system.name,
-                                                    rate, DEFAULT_VRANGE, site)
+        model._vdep[reaction.name] = VDepTransition(
+            f"GHK {name} ({reaction.name})", reaction.name, system.name, rate, DEFAULT_VRANGE, site
+        )
     current = GHKCurrent(name, system.name, state, ion_name, valence, p, co, temp, influx_name, efflux_name,
                          counters[0], counters[1], site)
     model._currents[name] = current

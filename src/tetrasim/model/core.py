@@ -40,7 +40,9 @@ def _definition_site() -> str:
 
 def _check_name(kind: str, name) -> str:
     if not isinstance(name, str) or not name.isidentifier():
-        raise ModelError(f"{kind} name {name!r} must be an identifier (letters, digits, '_', not starting with a digit)")
+        raise ModelError(
+            f"{kind} name {name!r} must be an identifier (letters, digits, '_', not starting with a digit)"
+        )
     return name
 
 
@@ -143,7 +145,9 @@ class _System:
         if parsed.reversible and kb is None:
             raise ModelError(f"{site}: reversible reaction {equation!r} needs a backward rate kb=")
         if not parsed.reversible and kb is not None:
-            raise ModelError(f"{site}: reaction {equation!r} is irreversible ('->') but kb= was given; use '<->'")
+            raise ModelError(
+                f"{site}: reaction {equation!r} is irreversible ('->') but kb= was given; use '<->'"
+            )
         name = _check_name("reaction", name) if name is not None else f"{self.name}_r{len(self.reactions)}"
         if name in self.reactions:
             raise ModelError(f"{site}: system {self.name!r} already has a reaction named {name!r}")
@@ -152,7 +156,9 @@ class _System:
         order_f = sum(t.count for t in parsed.reactants)
         order_b = sum(t.count for t in parsed.products)
         kf_si = _rate(kf, order_f, surface_only_f, f"{site}: kf of {equation!r}")
-        kb_si = _rate(kb, order_b, surface_only_b, f"{site}: kb of {equation!r}") if parsed.reversible else None
+        kb_si = (
+            _rate(kb, order_b, surface_only_b, f"{site}: kb of {equation!r}") if parsed.reversible else None
+        )
         reaction = Reaction(name, self.name, equation, parsed.reactants, parsed.products, kf_si, kb_si,
                             self.surface, site)
         self.model._register(name, reaction, site)
@@ -176,12 +182,18 @@ class _System:
                 f"{site}: diffusion in system {self.name!r} of unknown species {species_name!r}"
                 f"{did_you_mean(species_name, self.model._species)}"
             )
-        value = to_si(coefficient, "diffusion coefficient", f"{site}: diffusion coefficient of {species_name}")
+        value = to_si(
+            coefficient, "diffusion coefficient", f"{site}: diffusion coefficient of {species_name}"
+        )
         if value < 0 or not math.isfinite(value):
-            raise ModelError(f"{site}: diffusion coefficient of {species_name} = {coefficient!r} must be finite and >= 0")
+            raise ModelError(
+                f"{site}: diffusion coefficient of {species_name} = {coefficient!r} must be finite and >= 0"
+            )
         if value > 0 and not (1e-16 <= value <= 1e-7):
-            warn_model(f"{site}: diffusion coefficient {value:g} m^2/s of {species_name} is outside 1e-16..1e-7 "
-                       "m^2/s; bare numbers are in m^2/s (use ts.Q('9 um^2/s') for other units)")
+            warn_model(
+                f"{site}: diffusion coefficient {value:g} m^2/s of {species_name} is outside 1e-16..1e-7 "
+                "m^2/s; bare numbers are in m^2/s (use ts.Q('9 um^2/s') for other units)"
+            )
         if species_name in self.diffusions:
             raise ModelError(f"{site}: {species_name!r} already diffuses in system {self.name!r}")
         name = _check_name("diffusion", name) if name is not None else f"{self.name}_diff_{species_name}"
@@ -221,7 +233,6 @@ class SurfaceSystem(_System):
                 "reactants on both sides of the membrane; split it into two irreversible reactions"
             )
 
-
     # ------------------------------------------------------------ membrane rules (model/channels.py)
     def vdep_transition(self, transition: str, rate, vrange=None, name: str | None = None):
         """Voltage-dependent transition ``"Chan.a -> Chan.b"`` with ``rate(V)`` in 1/s (V in volts).
@@ -239,7 +250,10 @@ class SurfaceSystem(_System):
         return add_ohmic_current(self, name, channel_state, conductance, reversal, _definition_site())
 
     def ghk_current(self, name: str, channel_state, ion, permeability, outer_conc=None, temperature=293.15):
-        """GHK current of ``ion`` through channels in ``channel_state`` (``permeability`` m³/s per channel)."""
+        """GHK current of ``ion`` through channels in ``channel_state``.
+
+        ``permeability`` is in m³/s per channel.
+        """
         from .channels import add_ghk_current
 
         return add_ghk_current(self, name, channel_state, ion, permeability, outer_conc, temperature,
@@ -286,7 +300,9 @@ class Model:
                 raise ModelError(f"{site}: species name {name!r} can only use the ASCII letters A-Z, a-z, "
                                  "digits and '_' (reaction equations are parsed with these)")
             if name in self._species:
-                raise ModelError(f"{site}: species {name!r} is already declared (at {self._species[name].defined_at})")
+                raise ModelError(
+                    f"{site}: species {name!r} is already declared (at {self._species[name].defined_at})"
+                )
             if name in self._systems:
                 raise ModelError(f"{site}: {name!r} is already the name of a system")
             species = Species(name, valence, site)

@@ -73,7 +73,8 @@ def _parse_side(text: str, side: str, offset: int, full: str) -> tuple[Term, ...
                 if loc not in _LOCATIONS:
                     raise ModelError(
                         f"reaction {full!r}: unknown location '.{loc}' on {name!r}; use .s (surface), "
-                        f".i (inner volume) or .o (outer volume)" + _pointer(full, offset + match.start(3) - 1)
+                        ".i (inner volume) or .o (outer volume)"
+                        + _pointer(full, offset + match.start(3) - 1)
                     )
                 location = _LOCATIONS[loc]
             key = (name, location)
@@ -89,7 +90,9 @@ def _parse_side(text: str, side: str, offset: int, full: str) -> tuple[Term, ...
             pos += 1
             expect_term = True
     if expect_term:
-        raise ModelError(f"reaction {full!r}: a '+' is not followed by a species" + _pointer(full, offset + len(side)))
+        raise ModelError(
+            f"reaction {full!r}: a '+' is not followed by a species" + _pointer(full, offset + len(side))
+        )
     return tuple(Term(name, loc, c) for (name, loc), c in counts.items())
 
 
@@ -112,7 +115,9 @@ def parse_reaction(text: str) -> ParsedReaction:
         raise ModelError(f"reaction {text!r}: more than one arrow" + _pointer(text, arrows[1][0]))
     start, arrow = arrows[0]
     if arrow == "<-":
-        raise ModelError(f"reaction {text!r}: write reactions left to right with '->' or '<->'" + _pointer(text, start))
+        raise ModelError(
+            f"reaction {text!r}: write reactions left to right with '->' or '<->'" + _pointer(text, start)
+        )
     reversible = arrow in ("<->", "<=>")
     left, right = text[:start], text[start + len(arrow):]
     reactants = _parse_side(text, left, 0, text)

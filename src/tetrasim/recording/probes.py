@@ -121,7 +121,9 @@ def resolve_where(compiled, geometry, where) -> tuple[np.ndarray, str]:
         lookup = {int(t): k for k, t in enumerate(disc.surface_mesh_tris)}
         missing = [int(i) for i in ids if int(i) not in lookup]
         if missing:
-            raise SimulationError(f"triangles {missing[:5]} are not in any patch; only patch triangles hold molecules")
+            raise SimulationError(
+                f"triangles {missing[:5]} are not in any patch; only patch triangles hold molecules"
+            )
         return np.array([disc.n_volume + lookup[int(i)] for i in ids], np.int64), "surface"
     if isinstance(where, ROI):
         rois = getattr(geometry, "rois", {}) or {}

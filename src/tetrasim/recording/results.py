@@ -84,7 +84,9 @@ class Results:
     def _get(self, key) -> RecordedSeries:
         name = getattr(key, "name", key)
         if name not in self.series:
-            raise SimulationError(f"no recorder named {name!r} in these results{did_you_mean(str(name), self.series)}")
+            raise SimulationError(
+                f"no recorder named {name!r} in these results{did_you_mean(str(name), self.series)}"
+            )
         return self.series[name]
 
     def __getitem__(self, key) -> np.ndarray:
@@ -128,7 +130,9 @@ class Results:
             dims = ["run", f"time_{name}"] + ([f"element_{name}"] if s.data.ndim == 3 else [])
             coords = {"run": np.arange(s.data.shape[0]), f"time_{name}": s.times}
             if s.data.ndim == 3:
-                coords[f"element_{name}"] = s.elements if s.elements is not None else np.arange(s.data.shape[2])
+                coords[f"element_{name}"] = (
+                    s.elements if s.elements is not None else np.arange(s.data.shape[2])
+                )
             variables[name] = xr.DataArray(s.data, dims=dims, coords=coords,
                                            attrs={"units": s.unit, "species": s.species, "where": s.where,
                                                   "quantity": s.quantity})

@@ -68,7 +68,9 @@ def wrap_efield(solver, compiled, efield_dt):
                                   "geom.membrane('memb', patches=[...]) or drop efield_dt")
         return solver
     if solver.name not in ("ssa", "opsplit", "ode"):
-        raise CapabilityError(f"the membrane potential runs with 'ssa', 'opsplit' or 'ode', not {solver.name!r}")
+        raise CapabilityError(
+            f"the membrane potential runs with 'ssa', 'opsplit' or 'ode', not {solver.name!r}"
+        )
     return EFieldSolver(solver, DEFAULT_EFIELD_DT if efield_dt is None else efield_dt)
 
 
@@ -196,9 +198,27 @@ class EFieldSolver(Solver):
             atol = float(np.min(atol))  # the kernel takes one absolute tolerance
         span = t_next - t
         h = min(run_state.substep or span, span)
-        last = rk23_chemistry(counts, span, h, inner.rtol, float(atol), _MAX_RK_SUBSTEPS, rt.clamped, rt.rx_rate,
-                              c.rx_reac_ptr, c.rx_reac_pool, c.rx_reac_count, c.rx_upd_ptr, c.rx_upd_pool,
-                              c.rx_upd_delta, c.df_pool, c.df_ptr, c.df_dest, rt.df_rate, self._work)
+        last = rk23_chemistry(
+            counts,
+            span,
+            h,
+            inner.rtol,
+            float(atol),
+            _MAX_RK_SUBSTEPS,
+            rt.clamped,
+            rt.rx_rate,
+            c.rx_reac_ptr,
+            c.rx_reac_pool,
+            c.rx_reac_count,
+            c.rx_upd_ptr,
+            c.rx_upd_pool,
+            c.rx_upd_delta,
+            c.df_pool,
+            c.df_ptr,
+            c.df_dest,
+            rt.df_rate,
+            self._work,
+        )
         if last < 0:  # stiff chemistry: the implicit solver takes this step
             counts[:] = self._y_start
             inner.advance(None, counts, t, t_next, _EMPTY_TIMES, _EMPTY_INDEX, _EMPTY_INDEX, np.zeros((0, 0)))
@@ -267,9 +287,11 @@ class EFieldSolver(Solver):
             low = s.vdep_low[table]
             high = low + s.vdep_step[table] * (s.vdep_size[table] - 1)
             raise SimulationError(
-                f"the potential {value:.6g} V of membrane triangle {int(s.tri_ids[s.vdep_tri[bad]])} is outside the "
-                f"rate table of voltage-dependent transition {s.vdep_names[table]!r} ({low:g}..{high:g} V); "
-                "widen it with vrange=, or check the currents and efield_dt (an unstable step blows V up)")
+                f"the potential {value:.6g} V of membrane triangle {int(s.tri_ids[s.vdep_tri[bad]])} is"
+                f" outside the rate table of voltage-dependent transition {s.vdep_names[table]!r}"
+                f" ({low:g}..{high:g} V); widen it with vrange=, or check the currents and efield_dt (an"
+                " unstable step blows V up)"
+            )
         self.inner.parameters_changed()
 
     def invalidate(self) -> None:
@@ -290,7 +312,10 @@ class EFieldSolver(Solver):
             rows = [np.full(len(c), q) for q, (c, _) in enumerate(self._quantities)]
             cols = [c for c, _ in self._quantities]
             vals = [w for _, w in self._quantities]
-            cat = (lambda parts, dtype: np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype))
+
+            def cat(parts, dtype):
+                return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
+
             self._probe_matrix = scipy.sparse.csr_matrix(
                 (cat(vals, np.float64), (cat(rows, np.int64), cat(cols, np.int64))),
                 shape=(len(self._quantities), width))
@@ -301,7 +326,9 @@ class EFieldSolver(Solver):
 def _efield(sim) -> EFieldSolver:
     solver = sim.solver
     if not isinstance(solver, EFieldSolver):
-        raise SimulationError("this simulation has no membrane potential: add geom.membrane(...) to the geometry")
+        raise SimulationError(
+            "this simulation has no membrane potential: add geom.membrane(...) to the geometry"
+        )
     return solver
 
 
@@ -340,7 +367,8 @@ def _membrane_tris(sim, solver: EFieldSolver, where, what: str) -> np.ndarray | 
 
 
 def _where_vertices(sim, solver: EFieldSolver, where, what: str) -> tuple[np.ndarray, np.ndarray]:
-    """Local vertices and weights (summing to 1) of ``where``: equal per vertex, area-weighted for triangles."""
+    """Local vertices and weights (summing to 1) of ``where``: equal per vertex, area-weighted for
+    triangles."""
     s = solver.system
     if where is None:
         where = s.membrane
@@ -404,11 +432,14 @@ class EFieldMethods:
         return data[0] if len(data) == 1 else data
 
     def set_membrane_resistivity(self, membrane, resistivity, reversal) -> None:
-        """Passive leak of ``membrane``: specific resistance ``resistivity`` (Ω·m²) towards ``reversal`` (V)."""
+        """Passive leak of ``membrane``: specific resistance ``resistivity`` (Ω·m²) towards
+        ``reversal`` (V)."""
         solver = _efield(self)
         s = solver.system
         if membrane != s.membrane:
-            raise SimulationError(f"no membrane named {membrane!r}{did_you_mean(str(membrane), [s.membrane])}")
+            raise SimulationError(
+                f"no membrane named {membrane!r}{did_you_mean(str(membrane), [s.membrane])}"
+            )
         rm = _value(resistivity, "specific membrane resistance", "set_membrane_resistivity: resistivity")
         if rm <= 0:
             raise SimulationError(f"membrane resistivity must be > 0 Ω·m², got {resistivity!r}")
@@ -453,10 +484,14 @@ class EFieldMethods:
                 return vertices, np.array(pools, np.int64)
             return vertices, np.array([solver.add_quantity(vertices, weights)], np.int64)
         if probe.name not in s.current_names:
-            raise SimulationError(f"no membrane current named {probe.name!r}{did_you_mean(probe.name, s.current_names)}")
+            raise SimulationError(
+                f"no membrane current named {probe.name!r}{did_you_mean(probe.name, s.current_names)}"
+            )
         tris = _membrane_tris(self, solver, s.membrane if probe.where is None else probe.where, what)
         if tris is None:
-            raise SimulationError(f"{what}: give the membrane, a patch, ts.Tri(...) or a triangle ROI as where=")
+            raise SimulationError(
+                f"{what}: give the membrane, a patch, ts.Tri(...) or a triangle ROI as where="
+            )
         columns = s.n_vertices + s.current_names.index(probe.name) * s.n_tris + tris
         if probe.per_element:
             return tris, np.array([solver.add_quantity([c], [1.0]) for c in columns], np.int64)

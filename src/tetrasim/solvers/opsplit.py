@@ -169,12 +169,42 @@ class OpSplitSolver(Solver):
         c, rt = self.compiled, self.runtime
         seed = np.uint64(run_state["seed"])
         t, step = opsplit_steps(
-            t, t_stop, self._tau, run_state["step"], max_steps, seed, np.uint64(run_state["run"]), self.cluster_order,
-            self.df_order, self.cluster_ptr, self.cluster_key, counts, rt.clamped, self._rate,
-            self._reac_ptr, self._reac_pool, self._reac_count, self._upd_ptr, self._upd_pool, self._upd_delta,
-            c.df_pool, c.df_ptr, c.df_dest, rt.df_rate, rt.df_total, self._propensity, self._occ_integral, self._occ_last,
-            self._touched, self._touched_list, self._incoming, self._stream, self._split,
-            self.stats, self.extent_offset)
+            t,
+            t_stop,
+            self._tau,
+            run_state["step"],
+            max_steps,
+            seed,
+            np.uint64(run_state["run"]),
+            self.cluster_order,
+            self.df_order,
+            self.cluster_ptr,
+            self.cluster_key,
+            counts,
+            rt.clamped,
+            self._rate,
+            self._reac_ptr,
+            self._reac_pool,
+            self._reac_count,
+            self._upd_ptr,
+            self._upd_pool,
+            self._upd_delta,
+            c.df_pool,
+            c.df_ptr,
+            c.df_dest,
+            rt.df_rate,
+            rt.df_total,
+            self._propensity,
+            self._occ_integral,
+            self._occ_last,
+            self._touched,
+            self._touched_list,
+            self._incoming,
+            self._stream,
+            self._split,
+            self.stats,
+            self.extent_offset,
+        )
         run_state["step"] = step
         return t
 
@@ -192,15 +222,50 @@ class OpSplitSolver(Solver):
             step = run_state["step"]
             start = time.perf_counter()
             n_touched, events = ssa_operator(
-                h, seed, run, step, self.cluster_order, self.cluster_ptr, self.cluster_key, counts, rt.clamped,
-                self._rate, self._reac_ptr, self._reac_pool, self._reac_count, self._upd_ptr, self._upd_pool,
-                self._upd_delta, self._propensity, self._occ_integral, self._occ_last, self._touched,
-                self._touched_list, self._stream, self.extent_offset)
+                h,
+                seed,
+                run,
+                step,
+                self.cluster_order,
+                self.cluster_ptr,
+                self.cluster_key,
+                counts,
+                rt.clamped,
+                self._rate,
+                self._reac_ptr,
+                self._reac_pool,
+                self._reac_count,
+                self._upd_ptr,
+                self._upd_pool,
+                self._upd_delta,
+                self._propensity,
+                self._occ_integral,
+                self._occ_last,
+                self._touched,
+                self._touched_list,
+                self._stream,
+                self.extent_offset,
+            )
             middle = time.perf_counter()
             jumps = diffusion_operator(
-                h, seed, run, step, self.df_order, c.df_pool, c.df_ptr, c.df_dest, rt.df_rate, rt.df_total, counts,
-                rt.clamped, self._occ_integral, self._touched, self._incoming, self._stream,
-                self._split)
+                h,
+                seed,
+                run,
+                step,
+                self.df_order,
+                c.df_pool,
+                c.df_ptr,
+                c.df_dest,
+                rt.df_rate,
+                rt.df_total,
+                counts,
+                rt.clamped,
+                self._occ_integral,
+                self._touched,
+                self._incoming,
+                self._stream,
+                self._split,
+            )
             end = time.perf_counter()
             clear_touched(self._touched, self._touched_list, n_touched)
             self.operator_seconds["ssa"] += middle - start
