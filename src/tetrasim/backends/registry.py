@@ -1,8 +1,8 @@
-"""Choosing a back end: ``Simulation(..., backend="serial" | "mpi")`` or automatically.
+"""Choosing a back end: ``Simulation(..., backend="serial" | "mpi" | "gpu")`` or automatically.
 
 ``backend=None`` picks ``"mpi"`` when the process was started by ``mpiexec``/``srun`` with more
 than one rank (read from the launcher's environment, so importing tetrasim never initialises
-MPI), and ``"serial"`` otherwise.
+MPI), and ``"serial"`` otherwise. ``"gpu"`` is never chosen automatically: it is asked for.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from ..errors import CapabilityError, did_you_mean
 
 __all__ = ["BACKENDS", "launched_ranks", "resolve_backend_name", "simulation_class"]
 
-BACKENDS = ("serial", "mpi")
+BACKENDS = ("serial", "mpi", "gpu")
 
 # world size as announced by common MPI launchers (MPICH/Hydra and PMI-2 under Slurm, Open MPI, PMIx)
 _SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS")
@@ -30,14 +30,13 @@ def launched_ranks() -> int:
 
 
 def resolve_backend_name(backend) -> str:
-    """``"serial"`` or ``"mpi"`` for the ``backend=`` argument (``None``: decide from the launcher)."""
+    """``"serial"``, ``"mpi"`` or ``"gpu"`` for the ``backend=`` argument (``None``: decide from the launcher)."""
     if backend is None:
         return "mpi" if launched_ranks() > 1 else "serial"
     key = str(backend).strip().lower()
     if key not in BACKENDS:
         raise CapabilityError(
-            f"unknown backend {backend!r}{did_you_mean(key, BACKENDS)}; choose 'serial' or 'mpi' "
-            "(a 'gpu' back end is planned)"
+            f"unknown backend {backend!r}{did_you_mean(key, BACKENDS)}; choose 'serial', 'mpi' or 'gpu'"
         )
     return key
 
@@ -46,4 +45,6 @@ def simulation_class(backend: str):
     """The Simulation subclass of a back end (None: the plain facade), imported on first use."""
     if backend == "mpi":  # by name: the facade module must not import its subclass's module
         return import_module(f"{__package__}.mpi_simulation").MPISimulation
+    if backend == "gpu":  # imports no CUDA: numba.cuda is loaded when a GPU simulation is created
+        return import_module(f"{__package__}.gpu").GPUSimulation
     return None

@@ -276,6 +276,23 @@ class OpSplitSolver(Solver):
             t = t_stop if last else t + h
         return t
 
+    # where the state lives: host arrays here; the GPU solver (backends/gpu.py) keeps them on the device
+    def _copy_state(self, counts):
+        """A copy of a state, where the state lives."""
+        return counts.copy()
+
+    def _snapshot(self, counts) -> np.ndarray:
+        """A host copy of a state (kept in the run state and in checkpoints)."""
+        return counts.copy()
+
+    def _restore(self, counts, source) -> None:
+        """Overwrite the state ``counts`` with ``source`` (a state or a snapshot)."""
+        counts[:] = source
+
+    def _sample(self, out_row, counts, record_pools, record_columns) -> None:
+        """Add the recorded pools of ``counts`` into their columns of ``out_row``."""
+        np.add.at(out_row, record_columns, counts[record_pools])
+
     def _branch_state(self, run_state, counts, t, r):
         """The state at ``r`` inside the next step, on a branch that leaves the trajectory alone.
 
@@ -283,7 +300,7 @@ class OpSplitSolver(Solver):
         of the next step (the random numbers are counter-based: the branch consumes nothing the
         trajectory will use). That is exactly the state a run stopped at ``r`` would reach.
         """
-        branch = counts.copy()
+        branch = self._copy_state(counts)
         stats = self.stats.copy()
         self._steps(dict(run_state), branch, t, r, 1)
         self.stats[:] = stats  # the branch is an observation, not work of the run
@@ -307,34 +324,34 @@ class OpSplitSolver(Solver):
         grid = run_state.pop("grid", None)
         if grid is not None and grid[3] == self.generation and grid[1] == t and grid[2].shape == counts.shape:
             t = grid[0]
-            counts[:] = grid[2]
+            self._restore(counts, grid[2])
         k = 0
         n_records = len(record_times)
         eps = 1e-12 * max(1.0, abs(t_end))
         tau = self._tau
         while True:
             while k < n_records and (record_times[k] <= t + eps or t >= t_end):
-                np.add.at(out[k], record_columns, counts[record_pools])  # a grid point (or the end)
+                self._sample(out[k], counts, record_pools, record_columns)  # a grid point (or the end)
                 k += 1
             if t >= t_end:
                 return
             if np.isfinite(tau) and t_end - t < tau * (1.0 - 1e-12):  # the end lies inside a step: a branch
                 branch = self._branch_state(run_state, counts, t, float(t_end))
-                run_state["grid"] = (t, float(t_end), counts.copy(), self.generation)
+                run_state["grid"] = (t, float(t_end), self._snapshot(counts), self.generation)
                 while k < n_records and record_times[k] < t_end - eps:
                     sample = self._branch_state(run_state, counts, t, float(record_times[k]))
-                    np.add.at(out[k], record_columns, sample[record_pools])
+                    self._sample(out[k], sample, record_pools, record_columns)
                     k += 1
-                counts[:] = branch
+                self._restore(counts, branch)
                 while k < n_records:
-                    np.add.at(out[k], record_columns, counts[record_pools])
+                    self._sample(out[k], counts, record_pools, record_columns)
                     k += 1
                 return
             # end of the next step, by the rule of opsplit_steps (the last step is cut at t_end)
             next_end = t_end if t_end - t <= tau * (1.0 + 1e-12) else t + tau
             while k < n_records and record_times[k] < next_end - eps:
                 branch = self._branch_state(run_state, counts, t, float(record_times[k]))
-                np.add.at(out[k], record_columns, branch[record_pools])
+                self._sample(out[k], branch, record_pools, record_columns)
                 k += 1
             steps = _STEPS_PER_CHUNK
             if k < n_records and np.isfinite(tau):  # whole steps that end at or before the next record

@@ -1,0 +1,213 @@
+"""The GPU back end: ``Simulation(..., solver="opsplit", backend="gpu")`` with numba-cuda.
+
+The state of a run (counts), the rates, the reaction clusters and the diffusion graph live in
+device memory; each opsplit step is three kernel launches (:mod:`tetrasim.kernels.opsplit_cuda`):
+the reaction operator (one thread per cluster), the diffusion operator (one thread per diffusing
+element·species, arrivals by atomic adds) and the synchronous application of the arrivals.
+Recorded probes are summed on the device; only the recorded values cross to the host. The counts
+are copied to the device when a run starts and back when it ends (``sim.run``), so getters,
+setters, checkpoints and results are those of the serial facade.
+
+The kernels draw from the same Philox streams as serial ``opsplit`` (keyed by seed, run, step,
+cluster key or pool id, purpose), so a GPU run is the serial trajectory: bit for bit in numba's
+CUDA simulator, and on a device wherever its floating-point results equal the CPU's (see
+docs/concepts/gpu.md for where they may not). ``numba.cuda`` is imported only when a GPU
+simulation is created: importing tetrasim never touches CUDA.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ..errors import CapabilityError
+from ..simulation import Simulation
+from ..solvers.opsplit import OpSplitSolver
+from ..solvers.registry import canonical_solver_name
+from .base import Backend
+
+__all__ = ["GPUBackend", "GPUOpSplitSolver", "GPUSimulation", "load_kernels"]
+
+_INSTALL_HINT = (
+    "install the GPU extra with pip install 'tetrasim[gpu]' (numba-cuda) on a machine with an NVIDIA "
+    "GPU and driver, or set NUMBA_ENABLE_CUDASIM=1 before importing numba to run the kernels in "
+    "numba's CUDA simulator (slow; for tests)"
+)
+
+
+def load_kernels():
+    """The compiled CUDA kernels, or a :class:`CapabilityError` that says what to install."""
+    try:
+        from numba import cuda
+    except ImportError as error:  # numba without its CUDA target
+        raise CapabilityError(f"backend='gpu' needs numba.cuda ({error}); {_INSTALL_HINT}") from None
+    simulated = os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
+    if not simulated and not cuda.is_available():
+        raise CapabilityError(f"backend='gpu' found no usable CUDA device or driver; {_INSTALL_HINT}")
+    from ..kernels.opsplit_cuda import build_kernels
+
+    return build_kernels()
+
+
+class GPUBackend(Backend):
+    """One CUDA device holds every element; operators are kernel launches over a grid."""
+
+    name = "gpu"
+
+    def __init__(self, kernels=None):
+        self.kernels = kernels if kernels is not None else load_kernels()
+        self.cuda = self.kernels.cuda
+
+    def distribute(self, compiled, partition=None):
+        """All elements on the one device (the solver copies its arrays with :meth:`to_device`)."""
+        return compiled, {}
+
+    def to_device(self, array):
+        """A device copy of a host array."""
+        return self.cuda.to_device(np.ascontiguousarray(array))
+
+    def empty(self, n: int, dtype):
+        """A zeroed device array of ``n`` values."""
+        return self.cuda.to_device(np.zeros(n, dtype=dtype))
+
+    def launch(self, kernel, *arguments, items: int = 1):
+        """Launch ``kernel`` with one thread per item (``items`` threads, rounded up to blocks)."""
+        from ..kernels.opsplit_cuda import launch_shape
+
+        blocks, threads = launch_shape(items)
+        kernel[blocks, threads](*arguments)
+
+    def device_bytes(self) -> tuple[int, int]:
+        """(free, total) bytes of the device's memory (the simulator reports the host's)."""
+        return self.cuda.current_context().get_memory_info()
+
+
+class GPUOpSplitSolver(OpSplitSolver):
+    """``opsplit`` with its state and operators on the device (the serial solver's step grid)."""
+
+    def __init__(self, compiled, runtime, backend: GPUBackend, profile: bool = False, **options):
+        if profile:
+            raise CapabilityError("opsplit profile=True times the CPU operators; drop it with backend='gpu'")
+        super().__init__(compiled, runtime, **options)
+        self.backend = backend
+        c, b = compiled, backend
+        from ..kernels.opsplit_cuda import MAX_TARGETS
+
+        most = int(np.diff(c.df_ptr).max()) if c.n_diffusions else 0
+        if most > MAX_TARGETS:
+            raise CapabilityError(f"backend='gpu' splits diffusion over at most {MAX_TARGETS} neighbours per "
+                                  f"element; this mesh has an element with {most}")
+        # the graph: constant for the simulation
+        self.device = {name: b.to_device(array) for name, array in (
+            ("cluster_ptr", self.cluster_ptr), ("cluster_key", self.cluster_key),
+            ("reac_ptr", self._reac_ptr), ("reac_pool", self._reac_pool), ("reac_count", self._reac_count),
+            ("upd_ptr", self._upd_ptr), ("upd_pool", self._upd_pool), ("upd_delta", self._upd_delta),
+            ("df_pool", c.df_pool), ("df_ptr", c.df_ptr), ("df_dest", c.df_dest))}
+        n_pools = c.n_pools
+        self.device.update(propensity=b.empty(max(c.n_reactions, 1), np.float64),
+                           occ_integral=b.empty(n_pools, np.float64), occ_last=b.empty(n_pools, np.float64),
+                           touched=b.empty(n_pools, np.bool_), incoming=b.empty(n_pools, np.int32),
+                           stats=b.empty(2, np.int64))
+        self._uploaded = -1  # the parameter generation whose rates are on the device
+
+    def bytes_per_pool(self) -> float:
+        """Device memory per (element, species) pool: counts, occupancy, flags, arrivals, rates."""
+        per_pool = np.dtype(np.int64).itemsize + 2 * 8 + 1 + 4 + 1  # counts, occ_*, touched, incoming, clamped
+        return float(per_pool)
+
+    def device_bytes(self) -> int:
+        """Bytes this solver holds on the device (graph, rates and work arrays; one run's counts not included)."""
+        self._upload_rates()
+        return int(sum(array.nbytes for array in self.device.values()))
+
+    def _upload_rates(self) -> None:
+        """Copy the rates and clamps to the device when a parameter changed since the last copy."""
+        if self._uploaded == self.generation:
+            return
+        rt, b = self.runtime, self.backend
+        self.device.update(rate=b.to_device(self._rate), clamped=b.to_device(rt.clamped),
+                           df_rate=b.to_device(rt.df_rate), df_total=b.to_device(rt.df_total))
+        self._uploaded = self.generation
+
+    # ------------------------------------------------------------------ state on the device
+    def advance(self, run_state, counts, t_start, t_end, record_times, record_pools, record_columns, out,
+                progress=None):
+        """The serial :meth:`OpSplitSolver.advance` with ``counts`` on the device for its duration."""
+        b = self.backend
+        device_counts = b.to_device(counts)
+        self._records = (b.to_device(record_pools), b.to_device(record_columns))
+        super().advance(run_state, device_counts, t_start, t_end, record_times, record_pools, record_columns,
+                        out, progress)
+        device_counts.copy_to_host(counts)
+
+    def _copy_state(self, counts):
+        copy = self.backend.cuda.device_array_like(counts)
+        copy.copy_to_device(counts)
+        return copy
+
+    def _snapshot(self, counts) -> np.ndarray:
+        return counts.copy_to_host()
+
+    def _restore(self, counts, source) -> None:
+        counts.copy_to_device(source)
+
+    def _sample(self, out_row, counts, record_pools, record_columns) -> None:
+        """Sum the recorded pools into their columns on the device; only the row comes back."""
+        pools, columns = self._records
+        if len(pools) == 0:
+            return
+        row = self.backend.empty(len(out_row), out_row.dtype)
+        self.backend.launch(self.backend.kernels.record_kernel, counts, pools, columns, row, items=len(pools))
+        out_row += row.copy_to_host()
+
+    def _steps(self, run_state, counts, t, t_stop, max_steps):
+        """Steps of :func:`~tetrasim.kernels.opsplit.opsplit_steps`, each as three kernel launches."""
+        self._upload_rates()
+        b, k, dv = self.backend, self.backend.kernels, self.device
+        c = self.compiled
+        seed, run = np.uint64(run_state["seed"]), np.uint64(run_state["run"])
+        step = int(run_state["step"])
+        tau = self._tau
+        n_clusters, n_diffusions, n_pools = len(self.cluster_key), c.n_diffusions, c.n_pools
+        taken = 0
+        while t < t_stop and taken < max_steps:
+            h, last = t_stop - t, True
+            if h > tau * (1.0 + 1e-12):
+                h, last = tau, False
+            if n_clusters:
+                b.launch(k.ssa_kernel, h, seed, run, step, dv["cluster_ptr"], dv["cluster_key"], counts,
+                         dv["clamped"], dv["rate"], dv["reac_ptr"], dv["reac_pool"], dv["reac_count"],
+                         dv["upd_ptr"], dv["upd_pool"], dv["upd_delta"], dv["propensity"], dv["occ_integral"],
+                         dv["occ_last"], dv["touched"], dv["stats"], self.extent_offset, items=n_clusters)
+            if n_diffusions:
+                b.launch(k.diffusion_kernel, h, seed, run, step, dv["df_pool"], dv["df_ptr"], dv["df_dest"],
+                         dv["df_rate"], dv["df_total"], counts, dv["clamped"], dv["occ_integral"], dv["touched"],
+                         dv["incoming"], dv["stats"], items=n_diffusions)
+            b.launch(k.apply_kernel, counts, dv["incoming"], dv["touched"], items=n_pools)
+            step += 1
+            taken += 1
+            t = t_stop if last else t + h
+        events_jumps = dv["stats"].copy_to_host()
+        dv["stats"].copy_to_device(np.zeros(2, np.int64))
+        self.stats += np.array([events_jumps[0], events_jumps[1], taken], dtype=np.int64)
+        run_state["step"] = step
+        return t
+
+
+class GPUSimulation(Simulation):
+    """A :class:`~tetrasim.Simulation` whose opsplit operators run on one CUDA device."""
+
+    def __init__(self, model, geometry, solver: str = "opsplit", seed: int | None = None, progress=None,
+                 backend=None, partition=None, efield_dt=None, **options):
+        if canonical_solver_name(solver) != "opsplit":
+            raise CapabilityError(f"backend='gpu' runs the 'opsplit' solver, not {solver!r}; use "
+                                  "backend='serial' for the others")
+        gpu = GPUBackend()  # a CapabilityError here when CUDA is not available
+        super().__init__(model, geometry, solver=solver, seed=seed, progress=progress, partition=partition,
+                         efield_dt=efield_dt, **options)
+        if not isinstance(self.solver, OpSplitSolver):
+            raise CapabilityError("backend='gpu' does not run the membrane potential (EField) yet; use "
+                                  "backend='serial' for models with a membrane")
+        self.backend = gpu
+        self.solver = GPUOpSplitSolver(self.compiled, self.runtime, gpu, **options)

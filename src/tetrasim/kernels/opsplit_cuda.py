@@ -1,0 +1,170 @@
+"""The opsplit operators as CUDA kernels (numba.cuda), built from the serial kernels' own sources.
+
+One step is three launches (docs/concepts/gpu.md):
+
+1. ``ssa_kernel`` — one thread per reaction cluster: the body :func:`~tetrasim.kernels.opsplit._cluster_ssa`
+   of the serial loop, then the cluster closes the occupancy integrals of the pools its reactions
+   update. A pool belongs to exactly one cluster, so no two threads write the same memory.
+2. ``diffusion_kernel`` — one thread per diffusing (element, species): the body
+   :func:`~tetrasim.kernels.opsplit._pool_diffusion`; a thread decrements only its own pool and adds
+   arrivals to ``incoming`` with atomic adds (integer, so the order of the adds does not matter).
+3. ``apply_kernel`` — one thread per pool: ``counts += incoming``, clear ``incoming`` and ``touched``.
+
+``record_kernel`` sums recorded pools into their columns on the device (atomic integer adds), so
+only the recorded values cross to the host.
+
+The device functions are the serial ones recompiled with ``cuda.jit(device=True)``
+(:func:`tetrasim.kernels.philox.rebuild_functions`), except two that differ by design:
+``_touch`` (no touched list: each cluster closes its own pools) and ``_arrive`` (an atomic add).
+Random numbers therefore come from the same Philox streams keyed by (seed, run, step, cluster
+key or pool id, purpose) as on the CPU. ``numba.cuda`` is imported only by :func:`build_kernels`.
+"""
+
+from __future__ import annotations
+
+import math  # noqa: F401  (used by the kernel sources once rebuilt)
+import types
+from functools import lru_cache
+
+import numpy as np
+
+from . import binomial as _binomial_module
+from . import opsplit as _opsplit
+from . import ssa as _ssa
+from .philox import DEVICE_SOURCES as PHILOX_SOURCES
+from .philox import STREAM_WORDS, rebuild_functions
+
+__all__ = ["MAX_TARGETS", "THREADS_PER_BLOCK", "build_kernels", "launch_shape"]
+
+#: The most destinations one pool diffuses to (a tet has 4 faces; a triangle 3 edges); the
+#: per-thread split buffer is a fixed-size local array of this length.
+MAX_TARGETS = 16
+THREADS_PER_BLOCK = 128
+
+cuda = None  # numba.cuda, bound in the shared globals by build_kernels (never imported here)
+uint64 = np.uint64
+int64 = np.int64
+
+
+def launch_shape(n: int) -> tuple[int, int]:
+    """(blocks, threads per block) with one thread per item for ``n`` items.
+
+    Blocks of :data:`THREADS_PER_BLOCK` threads, smaller (a multiple of a 32-thread warp) when
+    there are fewer items: the CUDA simulator runs every thread as a Python thread.
+    """
+    threads = min(THREADS_PER_BLOCK, 32 * max(1, -(-int(n) // 32)))
+    return max(1, -(-int(n) // threads)), threads
+
+
+# ------------------------------------------------------------------ device-only replacements
+def _touch_device(pool, t, counts, occ_integral, occ_last, touched, touched_list, n_touched):
+    """:func:`tetrasim.kernels.opsplit._touch` without the touched list (each cluster closes its pools)."""
+    if touched[pool]:
+        occ_integral[pool] += counts[pool] * (t - occ_last[pool])
+    else:
+        touched[pool] = True
+        occ_integral[pool] = counts[pool] * t
+    occ_last[pool] = t
+    return n_touched
+
+
+def _arrive_device(incoming, dest, n):
+    """Arrivals from several threads into one pool: an atomic integer add."""
+    cuda.atomic.add(incoming, dest, n)
+
+
+# ------------------------------------------------------------------ kernels
+def _ssa_kernel(h, seed, run, step, cluster_ptr, cluster_key, counts, clamped, rx_rate, rx_reac_ptr,
+                rx_reac_pool, rx_reac_count, rx_upd_ptr, rx_upd_pool, rx_upd_delta, propensity, occ_integral,
+                occ_last, touched, stats, extent_offset):
+    c = cuda.grid(1)
+    if c >= cluster_key.shape[0]:
+        return
+    stream = cuda.local.array(STREAM_WORDS, uint64)
+    _n, events = _cluster_ssa(c, h, seed, run, step, cluster_ptr, cluster_key, counts, clamped, rx_rate,
+                              rx_reac_ptr, rx_reac_pool, rx_reac_count, rx_upd_ptr, rx_upd_pool, rx_upd_delta,
+                              propensity, occ_integral, occ_last, touched, touched, 0, stream, extent_offset)
+    if events == 0:
+        return
+    # close the occupancy integrals at h; closing a pool twice adds counts * 0.0 (no change)
+    for p in range(cluster_ptr[c], cluster_ptr[c + 1]):
+        for e in range(rx_upd_ptr[p], rx_upd_ptr[p + 1]):
+            pool = rx_upd_pool[e]
+            if touched[pool]:
+                occ_integral[pool] += counts[pool] * (h - occ_last[pool])
+                occ_last[pool] = h
+    cuda.atomic.add(stats, 0, int64(events))
+
+
+def _diffusion_kernel(h, seed, run, step, df_pool, df_ptr, df_dest, df_rate, df_total, counts, clamped,
+                      occ_integral, touched, incoming, stats):
+    d = cuda.grid(1)
+    if d >= df_pool.shape[0]:
+        return
+    stream = cuda.local.array(STREAM_WORDS, uint64)
+    split_out = cuda.local.array(MAX_TARGETS, int64)
+    jumps = _pool_diffusion(d, h, seed, run, step, df_pool[d], df_pool, df_ptr, df_dest, df_rate, df_total,
+                            counts, clamped, occ_integral, touched, incoming, stream, split_out)
+    if jumps > 0:
+        cuda.atomic.add(stats, 1, int64(jumps))
+
+
+def _apply_kernel(counts, incoming, touched):
+    pool = cuda.grid(1)
+    if pool >= incoming.shape[0]:
+        return
+    if incoming[pool] != 0:
+        counts[pool] += incoming[pool]
+        incoming[pool] = 0
+    touched[pool] = False
+
+
+def _record_kernel(counts, record_pools, record_columns, out_row):
+    i = cuda.grid(1)
+    if i < record_pools.shape[0]:
+        cuda.atomic.add(out_row, record_columns[i], counts[record_pools[i]])
+
+
+#: device functions in dependency order: Philox, binomial sampling, then the opsplit bodies
+_DEVICE_SOURCES = PHILOX_SOURCES + _binomial_module.DEVICE_SOURCES + (
+    ("_reaction_propensity", _ssa._reaction_propensity.py_func),
+    ("_first_block", _opsplit._first_block.py_func),
+    ("_continue_stream", _opsplit._continue_stream.py_func),
+    ("_cluster_propensities", _opsplit._cluster_propensities.py_func),
+    ("_touch", _touch_device),
+    ("_cluster_ssa", _opsplit._cluster_ssa.py_func),
+    ("_binomial_from_uniform", _opsplit._binomial_from_uniform.py_func),
+    ("_arrive", _arrive_device),
+    ("_pool_diffusion", _opsplit._pool_diffusion.py_func),
+)
+
+_KERNEL_SOURCES = (
+    ("ssa_kernel", _ssa_kernel),
+    ("diffusion_kernel", _diffusion_kernel),
+    ("apply_kernel", _apply_kernel),
+    ("record_kernel", _record_kernel),
+)
+
+
+@lru_cache(maxsize=1)
+def build_kernels():
+    """Compile the device functions and kernels with ``numba.cuda`` (imported here); a namespace.
+
+    Raises ImportError when ``numba.cuda`` cannot be imported; the back end turns that into a
+    :class:`~tetrasim.errors.CapabilityError` that says what to install.
+    """
+    from numba import cuda as numba_cuda
+
+    def device(function):
+        function.__globals__["cuda"] = numba_cuda  # every copy shares one globals dict
+        return numba_cuda.jit(device=True)(function)
+
+    built = rebuild_functions(_DEVICE_SOURCES, device)
+    kernel_globals = dict(globals())
+    kernel_globals.update(built)
+    kernel_globals["cuda"] = numba_cuda
+    kernels = {}
+    for name, source in _KERNEL_SOURCES:
+        copy = types.FunctionType(source.__code__, kernel_globals, name, source.__defaults__, source.__closure__)
+        kernels[name] = numba_cuda.jit(copy)
+    return types.SimpleNamespace(cuda=numba_cuda, **kernels)
