@@ -112,12 +112,13 @@ class GPUOpSplitSolver(OpSplitSolver):
         self._uploaded = -1  # the parameter generation whose rates are on the device
 
     def bytes_per_pool(self) -> float:
-        """Device memory per (element, species) pool: counts, occupancy, flags, arrivals, rates."""
-        per_pool = np.dtype(np.int64).itemsize + 2 * 8 + 1 + 4 + 1  # counts, occ_*, touched, incoming, clamped
-        return float(per_pool)
+        """Working memory per (element, species) pool on the device, counts included (as the serial
+        solver counts it): counts (int64), occ_integral and occ_last (float64), touched (bool),
+        incoming (int32), clamped (bool). The graph and rates: :meth:`device_bytes`."""
+        return float(8 + 2 * 8 + 1 + 4 + 1)
 
     def device_bytes(self) -> int:
-        """Bytes this solver holds on the device (graph, rates and work arrays; one run's counts not included)."""
+        """Bytes this solver holds on the device: graph, rates and work arrays (not a run's counts)."""
         self._upload_rates()
         return int(sum(array.nbytes for array in self.device.values()))
 
@@ -182,8 +183,8 @@ class GPUOpSplitSolver(OpSplitSolver):
                          dv["occ_last"], dv["touched"], dv["stats"], self.extent_offset, items=n_clusters)
             if n_diffusions:
                 b.launch(k.diffusion_kernel, h, seed, run, step, dv["df_pool"], dv["df_ptr"], dv["df_dest"],
-                         dv["df_rate"], dv["df_total"], counts, dv["clamped"], dv["occ_integral"], dv["touched"],
-                         dv["incoming"], dv["stats"], items=n_diffusions)
+                         dv["df_rate"], dv["df_total"], counts, dv["clamped"], dv["occ_integral"],
+                         dv["touched"], dv["incoming"], dv["stats"], items=n_diffusions)
             b.launch(k.apply_kernel, counts, dv["incoming"], dv["touched"], items=n_pools)
             step += 1
             taken += 1

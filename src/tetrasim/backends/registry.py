@@ -30,7 +30,7 @@ def launched_ranks() -> int:
 
 
 def resolve_backend_name(backend) -> str:
-    """``"serial"``, ``"mpi"`` or ``"gpu"`` for the ``backend=`` argument (``None``: decide from the launcher)."""
+    """``"serial"``, ``"mpi"`` or ``"gpu"`` for ``backend=`` (``None``: decide from the launcher)."""
     if backend is None:
         return "mpi" if launched_ranks() > 1 else "serial"
     key = str(backend).strip().lower()

@@ -100,7 +100,8 @@ def _cluster_ssa(c, h, seed, run, step, cluster_ptr, cluster_key, counts, clampe
     """
     events = 0
     start, stop = cluster_ptr[c], cluster_ptr[c + 1]
-    a0 = _cluster_propensities(start, stop, counts, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count, propensity)
+    a0 = _cluster_propensities(start, stop, counts, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count,
+                               propensity)
     if a0 <= 0.0:
         return n_touched, events
     u0, u1, _u2, _u3 = _first_block(seed, run, step, cluster_key[c], PURPOSE_SSA)
@@ -157,10 +158,10 @@ def ssa_operator(h, seed, run, step, order, cluster_ptr, cluster_key, counts, cl
     natural = len(order) == 0  # an empty order means clusters 0, 1, 2, ...
     for oc in range(len(cluster_key)):
         c = oc if natural else order[oc]
-        n_touched, fired = _cluster_ssa(c, h, seed, run, step, cluster_ptr, cluster_key, counts, clamped, rx_rate,
-                                        rx_reac_ptr, rx_reac_pool, rx_reac_count, rx_upd_ptr, rx_upd_pool,
-                                        rx_upd_delta, propensity, occ_integral, occ_last, touched, touched_list,
-                                        n_touched, stream, extent_offset)
+        n_touched, fired = _cluster_ssa(c, h, seed, run, step, cluster_ptr, cluster_key, counts, clamped,
+                                        rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count, rx_upd_ptr,
+                                        rx_upd_pool, rx_upd_delta, propensity, occ_integral, occ_last,
+                                        touched, touched_list, n_touched, stream, extent_offset)
         events += fired
     # close the occupancy integrals at h
     for i in range(n_touched):
@@ -320,8 +321,8 @@ def keyed_diffusion_operator(h, seed, run, step, order, df_pool, df_ptr, df_dest
         d = od if natural else order[od]
         pool = df_pool[d]
         key = pool if global_ids else pool_key[pool]
-        jumps += _pool_diffusion(d, h, seed, run, step, key, df_pool, df_ptr, df_dest, df_rate, df_total, counts,
-                                 clamped, occ_integral, touched, incoming, stream, split_out)
+        jumps += _pool_diffusion(d, h, seed, run, step, key, df_pool, df_ptr, df_dest, df_rate, df_total,
+                                 counts, clamped, occ_integral, touched, incoming, stream, split_out)
     # arrivals: every draw above saw the counts of the start of the step
     if jumps > 0:
         for pool in range(len(incoming)):

@@ -31,6 +31,7 @@ import numpy as np
 from . import binomial as _binomial_module
 from . import opsplit as _opsplit
 from . import ssa as _ssa
+from .opsplit import _cluster_ssa, _pool_diffusion  # noqa: F401  (njit here; device versions in kernels)
 from .philox import DEVICE_SOURCES as PHILOX_SOURCES
 from .philox import STREAM_WORDS, rebuild_functions
 
@@ -165,6 +166,7 @@ def build_kernels():
     kernel_globals["cuda"] = numba_cuda
     kernels = {}
     for name, source in _KERNEL_SOURCES:
-        copy = types.FunctionType(source.__code__, kernel_globals, name, source.__defaults__, source.__closure__)
+        copy = types.FunctionType(source.__code__, kernel_globals, name, source.__defaults__,
+                                  source.__closure__)
         kernels[name] = numba_cuda.jit(copy)
     return types.SimpleNamespace(cuda=numba_cuda, **kernels)
