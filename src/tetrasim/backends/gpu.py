@@ -18,6 +18,7 @@ simulation is created: importing tetrasim never touches CUDA.
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 
@@ -36,14 +37,18 @@ _INSTALL_HINT = (
 )
 
 
+def _simulated() -> bool:
+    """True when numba's CUDA simulator is on (``NUMBA_ENABLE_CUDASIM=1``)."""
+    return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
+
+
 def load_kernels():
     """The compiled CUDA kernels, or a :class:`CapabilityError` that says what to install."""
     try:
         from numba import cuda
     except ImportError as error:  # numba without its CUDA target
         raise CapabilityError(f"backend='gpu' needs numba.cuda ({error}); {_INSTALL_HINT}") from None
-    simulated = os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
-    if not simulated and not cuda.is_available():
+    if not _simulated() and not cuda.is_available():
         raise CapabilityError(f"backend='gpu' found no usable CUDA device or driver; {_INSTALL_HINT}")
     from ..kernels.opsplit_cuda import build_kernels
 
@@ -58,6 +63,7 @@ class GPUBackend(Backend):
     def __init__(self, kernels=None):
         self.kernels = kernels if kernels is not None else load_kernels()
         self.cuda = self.kernels.cuda
+        self.simulated = _simulated()
 
     def distribute(self, compiled, partition=None):
         """All elements on the one device (the solver copies its arrays with :meth:`to_device`)."""
@@ -77,6 +83,18 @@ class GPUBackend(Backend):
 
         blocks, threads = launch_shape(items)
         kernel[blocks, threads](*arguments)
+
+    def cooperative_shape(self, items: int) -> tuple[int, int]:
+        """(blocks, threads) for a cooperative launch: every block resident at once, so grid-wide
+        barriers cannot deadlock. Two blocks of 128 threads per multiprocessor always fit (255
+        registers per thread at most); the simulator runs cooperative grids of one block only."""
+        from ..kernels.opsplit_cuda import THREADS_PER_BLOCK, launch_shape
+
+        blocks, threads = launch_shape(items)
+        if self.simulated:
+            return 1, threads
+        resident = 2 * self.cuda.get_current_device().MULTIPROCESSOR_COUNT
+        return min(blocks, resident), THREADS_PER_BLOCK if blocks > 1 else threads
 
     def device_bytes(self) -> tuple[int, int]:
         """(free, total) bytes of the device's memory (the simulator reports the host's)."""
@@ -110,6 +128,7 @@ class GPUOpSplitSolver(OpSplitSolver):
                            touched=b.empty(n_pools, np.bool_), incoming=b.empty(n_pools, np.int32),
                            stats=b.empty(2, np.int64))
         self._uploaded = -1  # the parameter generation whose rates are on the device
+        self.fused = True  # many steps per launch (grid-wide barriers); False: three launches per step
 
     def bytes_per_pool(self) -> float:
         """Working memory per (element, species) pool on the device, counts included (as the serial
@@ -162,20 +181,67 @@ class GPUOpSplitSolver(OpSplitSolver):
         self.backend.launch(self.backend.kernels.record_kernel, counts, pools, columns, row, items=len(pools))
         out_row += row.copy_to_host()
 
-    def _steps(self, run_state, counts, t, t_stop, max_steps):
-        """Steps of :func:`~tetrasim.kernels.opsplit.opsplit_steps`, each as three kernel launches."""
-        self._upload_rates()
-        b, k, dv = self.backend, self.backend.kernels, self.device
-        c = self.compiled
-        seed, run = np.uint64(run_state["seed"]), np.uint64(run_state["run"])
-        step = int(run_state["step"])
-        tau = self._tau
-        n_clusters, n_diffusions, n_pools = len(self.cluster_key), c.n_diffusions, c.n_pools
-        taken = 0
+    def _step_grid(self, t, t_stop, max_steps):
+        """(steps, t after them) by the rule of :func:`~tetrasim.kernels.opsplit.opsplit_steps`."""
+        tau, taken = self._tau, 0
         while t < t_stop and taken < max_steps:
             h, last = t_stop - t, True
             if h > tau * (1.0 + 1e-12):
                 h, last = tau, False
+            taken += 1
+            t = t_stop if last else t + h
+        return taken, t
+
+    def _steps(self, run_state, counts, t, t_stop, max_steps):
+        """Steps of :func:`~tetrasim.kernels.opsplit.opsplit_steps` on the device: one cooperative
+        launch for all of them (``fused``), or three launches per step."""
+        self._upload_rates()
+        seed, run = np.uint64(run_state["seed"]), np.uint64(run_state["run"])
+        step = int(run_state["step"])
+        taken, t_after = self._step_grid(t, t_stop, max_steps)
+        if taken == 0:
+            return t
+        if not (self.fused and self._fused_steps(taken, t, t_stop, step, seed, run, counts)):
+            self._launched_steps(taken, t, t_stop, step, seed, run, counts)
+        stats = self.device["stats"]
+        events_jumps = stats.copy_to_host()
+        stats.copy_to_device(np.zeros(2, np.int64))
+        self.stats += np.array([events_jumps[0], events_jumps[1], taken], dtype=np.int64)
+        run_state["step"] = step + taken
+        return t_after
+
+    def _fused_steps(self, taken, t, t_stop, step, seed, run, counts) -> bool:
+        """All ``taken`` steps in one cooperative launch; False when the device cannot launch it
+        (e.g. no cudadevrt for grid synchronisation), which turns ``fused`` off for good."""
+        b, dv = self.backend, self.device
+        items = max(len(self.cluster_key), self.compiled.n_diffusions, self.compiled.n_pools)
+        blocks, threads = b.cooperative_shape(items)
+        try:
+            b.kernels.steps_kernel[blocks, threads](
+                taken, t, t_stop, self._tau, step, seed, run, dv["cluster_ptr"], dv["cluster_key"], counts,
+                dv["clamped"], dv["rate"], dv["reac_ptr"], dv["reac_pool"], dv["reac_count"], dv["upd_ptr"],
+                dv["upd_pool"], dv["upd_delta"], dv["propensity"], dv["occ_integral"], dv["occ_last"],
+                dv["touched"], dv["df_pool"], dv["df_ptr"], dv["df_dest"], dv["df_rate"], dv["df_total"],
+                dv["incoming"], dv["stats"], self.extent_offset)
+        except Exception as error:  # noqa: BLE001 - any launch failure: fall back to per-step launches
+            if b.simulated:
+                raise
+            warnings.warn(f"backend='gpu': the one-launch step loop failed ({error}); launching each "
+                          "operator per step instead", RuntimeWarning, stacklevel=2)
+            self.fused = False
+            return False
+        return True
+
+    def _launched_steps(self, taken, t, t_stop, step, seed, run, counts) -> None:
+        """``taken`` steps as three kernel launches each (reaction, diffusion, arrivals)."""
+        b, k, dv = self.backend, self.backend.kernels, self.device
+        c = self.compiled
+        tau = self._tau
+        n_clusters, n_diffusions, n_pools = len(self.cluster_key), c.n_diffusions, c.n_pools
+        for _ in range(taken):
+            h = t_stop - t
+            if h > tau * (1.0 + 1e-12):
+                h = tau
             if n_clusters:
                 b.launch(k.ssa_kernel, h, seed, run, step, dv["cluster_ptr"], dv["cluster_key"], counts,
                          dv["clamped"], dv["rate"], dv["reac_ptr"], dv["reac_pool"], dv["reac_count"],
@@ -187,13 +253,7 @@ class GPUOpSplitSolver(OpSplitSolver):
                          dv["touched"], dv["incoming"], dv["stats"], items=n_diffusions)
             b.launch(k.apply_kernel, counts, dv["incoming"], dv["touched"], items=n_pools)
             step += 1
-            taken += 1
-            t = t_stop if last else t + h
-        events_jumps = dv["stats"].copy_to_host()
-        dv["stats"].copy_to_device(np.zeros(2, np.int64))
-        self.stats += np.array([events_jumps[0], events_jumps[1], taken], dtype=np.int64)
-        run_state["step"] = step
-        return t
+            t = t + h
 
 
 class GPUSimulation(Simulation):

@@ -1,6 +1,7 @@
 """The opsplit operators as CUDA kernels (numba.cuda), built from the serial kernels' own sources.
 
-One step is three launches (docs/concepts/gpu.md):
+One step is three operators (docs/concepts/gpu.md), either three launches per step or, in
+``steps_kernel``, many steps in one cooperative launch with grid-wide barriers between them:
 
 1. ``ssa_kernel`` — one thread per reaction cluster: the body :func:`~tetrasim.kernels.opsplit._cluster_ssa`
    of the serial loop, then the cluster closes the occupancy integrals of the pools its reactions
@@ -74,6 +75,17 @@ def _arrive_device(incoming, dest, n):
     cuda.atomic.add(incoming, dest, n)
 
 
+def _close_cluster(c, h, cluster_ptr, rx_upd_ptr, rx_upd_pool, counts, occ_integral, occ_last, touched):
+    """Close the occupancy integrals of cluster ``c``'s touched pools at ``h`` (closing one twice
+    adds counts * 0.0: no change), as the serial operator does after all clusters."""
+    for p in range(cluster_ptr[c], cluster_ptr[c + 1]):
+        for e in range(rx_upd_ptr[p], rx_upd_ptr[p + 1]):
+            pool = rx_upd_pool[e]
+            if touched[pool]:
+                occ_integral[pool] += counts[pool] * (h - occ_last[pool])
+                occ_last[pool] = h
+
+
 # ------------------------------------------------------------------ kernels
 def _ssa_kernel(h, seed, run, step, cluster_ptr, cluster_key, counts, clamped, rx_rate, rx_reac_ptr,
                 rx_reac_pool, rx_reac_count, rx_upd_ptr, rx_upd_pool, rx_upd_delta, propensity, occ_integral,
@@ -87,13 +99,7 @@ def _ssa_kernel(h, seed, run, step, cluster_ptr, cluster_key, counts, clamped, r
                               propensity, occ_integral, occ_last, touched, touched, 0, stream, extent_offset)
     if events == 0:
         return
-    # close the occupancy integrals at h; closing a pool twice adds counts * 0.0 (no change)
-    for p in range(cluster_ptr[c], cluster_ptr[c + 1]):
-        for e in range(rx_upd_ptr[p], rx_upd_ptr[p + 1]):
-            pool = rx_upd_pool[e]
-            if touched[pool]:
-                occ_integral[pool] += counts[pool] * (h - occ_last[pool])
-                occ_last[pool] = h
+    _close_cluster(c, h, cluster_ptr, rx_upd_ptr, rx_upd_pool, counts, occ_integral, occ_last, touched)
     cuda.atomic.add(stats, 0, int64(events))
 
 
@@ -120,6 +126,51 @@ def _apply_kernel(counts, incoming, touched):
     touched[pool] = False
 
 
+def _steps_kernel(n_steps, t, t_stop, tau, step, seed, run, cluster_ptr, cluster_key, counts, clamped,
+                  rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count, rx_upd_ptr, rx_upd_pool, rx_upd_delta,
+                  propensity, occ_integral, occ_last, touched, df_pool, df_ptr, df_dest, df_rate, df_total,
+                  incoming, stats, extent_offset):
+    """``n_steps`` whole steps in one cooperative launch: the three operators of each step over
+    grid-stride loops, separated by grid-wide barriers (the host's step rule for ``h``)."""
+    grid = cuda.cg.this_grid()
+    first, stride = cuda.grid(1), cuda.gridsize(1)
+    stream = cuda.local.array(STREAM_WORDS, uint64)
+    split_out = cuda.local.array(MAX_TARGETS, int64)
+    events = int64(0)
+    jumps = int64(0)
+    for _ in range(n_steps):
+        h = t_stop - t
+        if h > tau * (1.0 + 1e-12):
+            h = tau
+        for c in range(first, cluster_key.shape[0], stride):
+            _n, fired = _cluster_ssa(c, h, seed, run, step, cluster_ptr, cluster_key, counts, clamped,
+                                     rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count, rx_upd_ptr,
+                                     rx_upd_pool, rx_upd_delta, propensity, occ_integral, occ_last, touched,
+                                     touched, 0, stream, extent_offset)
+            if fired > 0:
+                events += fired
+                _close_cluster(c, h, cluster_ptr, rx_upd_ptr, rx_upd_pool, counts, occ_integral, occ_last,
+                               touched)
+        grid.sync()
+        for d in range(first, df_pool.shape[0], stride):
+            jumps += _pool_diffusion(d, h, seed, run, step, df_pool[d], df_pool, df_ptr, df_dest, df_rate,
+                                     df_total, counts, clamped, occ_integral, touched, incoming, stream,
+                                     split_out)
+        grid.sync()
+        for pool in range(first, incoming.shape[0], stride):
+            if incoming[pool] != 0:
+                counts[pool] += incoming[pool]
+                incoming[pool] = 0
+            touched[pool] = False
+        grid.sync()
+        t = t + h
+        step += 1
+    if events > 0:
+        cuda.atomic.add(stats, 0, events)
+    if jumps > 0:
+        cuda.atomic.add(stats, 1, jumps)
+
+
 def _record_kernel(counts, record_pools, record_columns, out_row):
     i = cuda.grid(1)
     if i < record_pools.shape[0]:
@@ -137,6 +188,7 @@ _DEVICE_SOURCES = PHILOX_SOURCES + _binomial_module.DEVICE_SOURCES + (
     ("_binomial_from_uniform", _opsplit._binomial_from_uniform.py_func),
     ("_arrive", _arrive_device),
     ("_pool_diffusion", _opsplit._pool_diffusion.py_func),
+    ("_close_cluster", _close_cluster),
 )
 
 _KERNEL_SOURCES = (
@@ -144,6 +196,7 @@ _KERNEL_SOURCES = (
     ("diffusion_kernel", _diffusion_kernel),
     ("apply_kernel", _apply_kernel),
     ("record_kernel", _record_kernel),
+    ("steps_kernel", _steps_kernel),
 )
 
 
