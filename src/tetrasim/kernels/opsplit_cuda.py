@@ -24,6 +24,7 @@ key or pool id, purpose) as on the CPU. ``numba.cuda`` is imported only by :func
 from __future__ import annotations
 
 import math  # noqa: F401  (used by the kernel sources once rebuilt)
+import os
 import types
 from functools import lru_cache
 
@@ -46,6 +47,14 @@ THREADS_PER_BLOCK = 128
 cuda = None  # numba.cuda, bound in the shared globals by build_kernels (never imported here)
 uint64 = np.uint64
 int64 = np.int64
+float64 = np.float64
+
+
+def _mul_rn(a, b):
+    """a * b, rounded on its own. On a device this is libdevice's ``dmul_rn``, which the compiler
+    never fuses with a following add (NVVM contracts a * b + c into one FMA by default, rounding
+    once instead of twice, unlike the CPU); the simulator has no libdevice and needs none."""
+    return a * b
 
 
 def launch_shape(n: int) -> tuple[int, int]:
@@ -62,7 +71,7 @@ def launch_shape(n: int) -> tuple[int, int]:
 def _touch_device(pool, t, counts, occ_integral, occ_last, touched, touched_list, n_touched):
     """:func:`tetrasim.kernels.opsplit._touch` without the touched list (each cluster closes its pools)."""
     if touched[pool]:
-        occ_integral[pool] += counts[pool] * (t - occ_last[pool])
+        occ_integral[pool] = occ_integral[pool] + _mul_rn(float64(counts[pool]), t - occ_last[pool])
     else:
         touched[pool] = True
         occ_integral[pool] = counts[pool] * t
@@ -82,7 +91,7 @@ def _close_cluster(c, h, cluster_ptr, rx_upd_ptr, rx_upd_pool, counts, occ_integ
         for e in range(rx_upd_ptr[p], rx_upd_ptr[p + 1]):
             pool = rx_upd_pool[e]
             if touched[pool]:
-                occ_integral[pool] += counts[pool] * (h - occ_last[pool])
+                occ_integral[pool] = occ_integral[pool] + _mul_rn(float64(counts[pool]), h - occ_last[pool])
                 occ_last[pool] = h
 
 
@@ -209,8 +218,15 @@ def build_kernels():
     """
     from numba import cuda as numba_cuda
 
+    if os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0"):  # the simulator has no libdevice
+        multiply = numba_cuda.jit(device=True)(_mul_rn)
+    else:
+        from numba.cuda.libdevice import dmul_rn as multiply
+
     def device(function):
-        function.__globals__["cuda"] = numba_cuda  # every copy shares one globals dict
+        shared = function.__globals__  # every copy shares one globals dict
+        shared["cuda"] = numba_cuda
+        shared["_mul_rn"] = multiply
         return numba_cuda.jit(device=True)(function)
 
     built = rebuild_functions(_DEVICE_SOURCES, device)
