@@ -35,9 +35,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import tetrasim as ts  # noqa: E402
 from _common import command_line, machine_markdown, markdown_table  # noqa: E402
 from steps4_simple_model import SPECIES, build_model, load_mesh, make_simulation  # noqa: E402
+
+import tetrasim as ts  # noqa: E402
 
 SIMULATED = os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
 
@@ -97,7 +98,8 @@ def check_identity(seeds, steps: int, size: float) -> list:
         for backend in ("serial", "gpu"):
             sim, recorders = identity_model_sim(backend, seed, size)
             results = sim.run(steps * sim.solver.tau)
-            values = np.concatenate([np.asarray(results[r]).ravel() for r in recorders] + [sim._states.ravel()])
+            recorded = [np.asarray(results[r]).ravel() for r in recorders]
+            values = np.concatenate([*recorded, sim._states.ravel()])
             out[backend] = (values, sim.solver.stats.copy(), sim.compiled.n_elements)
         serial, gpu = out["serial"], out["gpu"]
         differ = int(np.sum(serial[0] != gpu[0]))
@@ -165,7 +167,8 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--box-tets", type=int, default=1_000_000)
     parser.add_argument("--box-steps", type=int, default=200)
-    parser.add_argument("--smoke", action="store_true", help="tiny sizes, to check the script in the simulator")
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny sizes, to check the script in the simulator")
     args = parser.parse_args(argv)
     device = device_or_none()
     if device is None:
@@ -201,7 +204,9 @@ def main(argv=None) -> int:
                          [[f"{wall:.4g} s", f"{box['steps'] / wall:.4g}", f"{visits:.3g}", ">= 2e10"]]))
     per_pool = box["bytes_per_pool"]
     usable = box["free"] + box["device_bytes"]
-    largest = f"~{usable / (per_pool * len(SPECIES)):.3g} tets" if np.isfinite(usable) else "n/a (simulator)"
+    largest = "n/a (simulator)"
+    if np.isfinite(usable):
+        largest = f"~{usable / (per_pool * len(SPECIES)):.3g} tets"
     print("\n4. (c) device memory (graph, rates, work arrays and one run's counts)\n")
     print(markdown_table(["device bytes", "bytes per tet·species", "free after (b)", "largest 10-species box"],
                          [[f"{box['device_bytes'] / 2**20:.1f} MiB", f"{per_pool:.1f}",

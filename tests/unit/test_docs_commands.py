@@ -77,6 +77,8 @@ REDUCED = [
     ("docs/examples/frap.md", 'geometries=("d0", "d0/2", "d0/3"), runs=3',
      'geometries=("d0",), use_published=False, runs=1'),
     ("docs/rng.md", "count=10**7", "count=10**4"),
+    ("docs/concepts/gpu.md", "python benchmarks/gpu.py --repeats 3",
+     "python benchmarks/gpu.py --repeats 1 --smoke"),
     ("docs/rng.md", "count=10**6", "count=10**3"),
 ]
 #: A small opsplit model for the "same script under python and mpiexec" commands.
@@ -109,6 +111,17 @@ PRELUDE = {
         geom = ts.MeshGeometry(mesh)
         geom.compartment("c", systems=["v"])
         my_ranks = np.zeros(mesh.n_tets, dtype=int)  # one process: every tet on rank 0
+    """,
+    "docs/concepts/gpu.md": """
+        import os
+        os.environ["NUMBA_ENABLE_CUDASIM"] = "1"  # no GPU in the tests: numba's CUDA simulator
+        import tetrasim as ts
+        mesh = ts.shapes.box(1e-6, 1e-6, 2e-6, size=0.5e-6)
+        model = ts.Model()
+        model.species("A")
+        model.volume_system("v").diffusion("A", 1e-12)
+        geom = ts.MeshGeometry(mesh)
+        geom.compartment("c", systems=["v"])
     """,
     "docs/concepts/ode.md": """
         import tetrasim as ts
