@@ -208,7 +208,8 @@ def main(argv=None) -> int:
     if np.isfinite(usable):
         largest = f"~{usable / (per_pool * len(SPECIES)):.3g} tets"
     print("\n4. (c) device memory (graph, rates, work arrays and one run's counts)\n")
-    print(markdown_table(["device bytes", "bytes per tet·species", "free after (b)", "largest 10-species box"],
+    headers = ["device bytes", "bytes per tet·species", "free after (b)", "largest 10-species box"]
+    print(markdown_table(headers,
                          [[f"{box['device_bytes'] / 2**20:.1f} MiB", f"{per_pool:.1f}",
                            f"{box['free'] / 2**30:.1f} GiB", largest]]))
     print("\n(the largest box counts device memory only: the host must also compile and hold the model)")
