@@ -69,7 +69,8 @@ def reaction_diffusion_model() -> ts.Model:
 
 
 def identity_sim(mesh_name: str, seed: int, backend: str):
-    """The identity model on a mesh, every count recorded at 1.5 tau (samples inside steps)."""
+    """The identity model on a mesh, every count and two reaction extents recorded at 1.5 tau
+    (samples inside steps)."""
     mesh = MESHES[mesh_name]()
     geom = ts.MeshGeometry(mesh)
     geom.compartment("cyto", systems=["vol"])
@@ -86,6 +87,9 @@ def identity_sim(mesh_name: str, seed: int, backend: str):
                  for s in ("A", "B", "C")]
     recorders += [sim.record(ts.Count(s, where="pm", per_element=True), every=1.5 * sim.solver.tau)
                   for s in ("R", "RA")]
+    # reaction extents: the kernels count firings in the state array past the pools
+    recorders += [sim.record(ts.Extent(name, where=where), every=1.5 * sim.solver.tau)
+                  for name, where in (("vol_r0", "cyto"), ("memb_r0", "pm"))]
     return sim, recorders
 
 

@@ -127,6 +127,7 @@ class GPUOpSplitSolver(OpSplitSolver):
                            occ_integral=b.empty(n_pools, np.float64), occ_last=b.empty(n_pools, np.float64),
                            touched=b.empty(n_pools, np.bool_), incoming=b.empty(n_pools, np.int32),
                            stats=b.empty(2, np.int64))
+        self._scratch_stats = b.empty(2, np.int64)
         self._uploaded = -1  # the parameter generation whose rates are on the device
         self.fused = True  # many steps per launch (grid-wide barriers); False: three launches per step
 
@@ -156,10 +157,31 @@ class GPUOpSplitSolver(OpSplitSolver):
         """The serial :meth:`OpSplitSolver.advance` with ``counts`` on the device for its duration."""
         b = self.backend
         device_counts = b.to_device(counts)
-        self._records = (b.to_device(record_pools), b.to_device(record_columns))
+        # the recorded pools grouped by column (CSR), for one thread per column on the device
+        order = np.argsort(record_columns, kind="stable")
+        column_ptr = np.searchsorted(record_columns[order], np.arange(out.shape[-1] + 1)).astype(np.int64)
+        self._records = (b.to_device(column_ptr), b.to_device(np.asarray(record_pools)[order]),
+                         b.cuda.device_array(out.shape[-1], dtype=out.dtype))
         super().advance(run_state, device_counts, t_start, t_end, record_times, record_pools, record_columns,
                         out, progress)
         device_counts.copy_to_host(counts)
+        self._collect_stats()
+
+    def _collect_stats(self) -> None:
+        """Add the device's event and jump counters to ``stats`` (read once per run, not per step)."""
+        stats = self.device["stats"]
+        events_jumps = stats.copy_to_host()
+        stats.copy_to_device(np.zeros(2, np.int64))
+        self.stats[:2] += events_jumps
+
+    def _branch_state(self, run_state, counts, t, r):
+        """The serial branch, with the device counters of the run left alone (a scratch pair)."""
+        kept = self.device["stats"]
+        self.device["stats"] = self._scratch_stats  # counts a branch's events; never read
+        try:
+            return super()._branch_state(run_state, counts, t, r)
+        finally:
+            self.device["stats"] = kept
 
     def _copy_state(self, counts):
         copy = self.backend.cuda.device_array_like(counts)
@@ -174,11 +196,11 @@ class GPUOpSplitSolver(OpSplitSolver):
 
     def _sample(self, out_row, counts, record_pools, record_columns) -> None:
         """Sum the recorded pools into their columns on the device; only the row comes back."""
-        pools, columns = self._records
-        if len(pools) == 0:
+        column_ptr, column_pools, row = self._records
+        if len(out_row) == 0:
             return
-        row = self.backend.empty(len(out_row), out_row.dtype)
-        self.backend.launch(self.backend.kernels.record_kernel, counts, pools, columns, row, items=len(pools))
+        self.backend.launch(self.backend.kernels.record_kernel, counts, column_ptr, column_pools, row,
+                            items=len(out_row))
         out_row += row.copy_to_host()
 
     def _step_grid(self, t, t_stop, max_steps):
@@ -203,10 +225,7 @@ class GPUOpSplitSolver(OpSplitSolver):
             return t
         if not (self.fused and self._fused_steps(taken, t, t_stop, step, seed, run, counts)):
             self._launched_steps(taken, t, t_stop, step, seed, run, counts)
-        stats = self.device["stats"]
-        events_jumps = stats.copy_to_host()
-        stats.copy_to_device(np.zeros(2, np.int64))
-        self.stats += np.array([events_jumps[0], events_jumps[1], taken], dtype=np.int64)
+        self.stats[2] += taken  # events and jumps stay on the device until the run ends
         run_state["step"] = step + taken
         return t_after
 

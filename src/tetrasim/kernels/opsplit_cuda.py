@@ -11,8 +11,8 @@ One step is three operators (docs/concepts/gpu.md), either three launches per st
    arrivals to ``incoming`` with atomic adds (integer, so the order of the adds does not matter).
 3. ``apply_kernel`` — one thread per pool: ``counts += incoming``, clear ``incoming`` and ``touched``.
 
-``record_kernel`` sums recorded pools into their columns on the device (atomic integer adds), so
-only the recorded values cross to the host.
+``record_kernel`` sums recorded pools into their columns on the device (one thread per column),
+so only the recorded values cross to the host.
 
 The device functions are the serial ones recompiled with ``cuda.jit(device=True)``
 (:func:`tetrasim.kernels.philox.rebuild_functions`), except two that differ by design:
@@ -180,10 +180,14 @@ def _steps_kernel(n_steps, t, t_stop, tau, step, seed, run, cluster_ptr, cluster
         cuda.atomic.add(stats, 1, jumps)
 
 
-def _record_kernel(counts, record_pools, record_columns, out_row):
-    i = cuda.grid(1)
-    if i < record_pools.shape[0]:
-        cuda.atomic.add(out_row, record_columns[i], counts[record_pools[i]])
+def _record_kernel(counts, column_ptr, column_pools, out_row):
+    """One thread per recorded column: the sum of its pools (``column_pools`` in CSR by column)."""
+    col = cuda.grid(1)
+    if col < out_row.shape[0]:
+        total = int64(0)
+        for i in range(column_ptr[col], column_ptr[col + 1]):
+            total += counts[column_pools[i]]
+        out_row[col] = total
 
 
 #: device functions in dependency order: Philox, binomial sampling, then the opsplit bodies
