@@ -101,7 +101,14 @@ def run_identity(mesh_name: str, seed: int, backend: str, steps: int = 6, fused:
     sim, recorders = identity_sim(mesh_name, seed, backend)
     if backend == "gpu":
         sim.solver.fused = fused
-    results = sim.run(steps * sim.solver.tau)
+    tau = sim.solver.tau
+    sim.run((steps / 2 + 0.5) * tau)  # ends inside a step: the continuation keeps that step's start
+    sim.run((steps / 2 + 1) * tau)  # resumes from it
+    # changes between runs: a rate, a diffusion coefficient (a new tau), a count
+    sim.set_rate("vol_r1", 50.0)
+    sim.set_diffusion_coefficient("A", 2e-12)
+    sim.set_count(ts.Tet(1), "B", 7)
+    results = sim.run(sim.time + steps / 2 * sim.solver.tau)
     out = {f"rec{i}": np.asarray(results[r]) for i, r in enumerate(recorders)}
     out["final"] = sim._states.copy()
     out["stats"] = sim.solver.stats.copy()
