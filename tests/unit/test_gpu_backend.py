@@ -7,8 +7,9 @@ What is checked, and why (issue 12; docs/concepts/gpu.md):
   a clamped pool, reaction extents, samples inside steps, runs that stop inside a step and
   continue, a rate, a diffusion coefficient and a count changed between runs, on a 3-tet and a
   50-tet mesh for three seeds each, with both launch schemes (many steps per launch, three
-  launches per step). The simulator runs the kernels' Python sources on the host's floating point, so any difference is
-  a difference of logic (keys, ownership, synchronisation), never of rounding;
+  launches per step). The simulator runs the kernels' Python sources on the host's floating
+  point, so any difference is a difference of logic (keys, ownership, synchronisation), never
+  of rounding;
 * the diffusion table's point-source case, small: molecules released in one tet, the mean of the
   runs against the exact mean of the opsplit method from the independent mesh operator
   (``meshes.opsplit_mean``, as tests/validation/test_diffusion_table.py), with that file's
