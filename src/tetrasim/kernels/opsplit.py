@@ -88,61 +88,6 @@ def _touch(pool, t, counts, occ_integral, occ_last, touched, touched_list, n_tou
     return n_touched
 
 
-@njit(cache=True, inline="always")
-def _cluster_ssa(c, h, seed, run, step, cluster_ptr, cluster_key, counts, clamped, rx_rate, rx_reac_ptr,
-                 rx_reac_pool, rx_reac_count, rx_upd_ptr, rx_upd_pool, rx_upd_delta, propensity, occ_integral,
-                 occ_last, touched, touched_list, n_touched, stream, extent_offset):
-    """Exact SSA of cluster ``c`` over [0, h]; returns (number of touched pools, events).
-
-    The body of one cluster, shared by the serial loop (:func:`ssa_operator`) and the GPU kernel
-    (one thread per cluster, :mod:`tetrasim.kernels.opsplit_cuda`): a cluster's pools belong to
-    no other cluster, so clusters never write the same memory.
-    """
-    events = 0
-    start, stop = cluster_ptr[c], cluster_ptr[c + 1]
-    a0 = _cluster_propensities(start, stop, counts, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count,
-                               propensity)
-    if a0 <= 0.0:
-        return n_touched, events
-    u0, u1, _u2, _u3 = _first_block(seed, run, step, cluster_key[c], PURPOSE_SSA)
-    t = -math.log(1.0 - u0) / a0
-    if t >= h:  # the common case: no reaction in this cluster during this step
-        return n_touched, events
-    _continue_stream(stream, seed, run, step, cluster_key[c], PURPOSE_SSA)
-    first = True
-    while True:
-        if not first:
-            t -= math.log(1.0 - stream_uniform01(stream)) / a0
-            if t >= h:
-                break
-        r = (u1 if first else stream_uniform01(stream)) * a0
-        first = False
-        chosen = stop - 1
-        for p in range(start, stop):
-            r -= propensity[p]
-            if r < 0.0:
-                chosen = p
-                break
-        if propensity[chosen] <= 0.0:  # round-off at the end of the scan
-            for p in range(stop - 1, start - 1, -1):
-                if propensity[p] > 0.0:
-                    chosen = p
-                    break
-        events += 1
-        if extent_offset >= 0:
-            counts[extent_offset + chosen] += 1
-        for e in range(rx_upd_ptr[chosen], rx_upd_ptr[chosen + 1]):
-            pool = rx_upd_pool[e]
-            if not clamped[pool]:
-                n_touched = _touch(pool, t, counts, occ_integral, occ_last, touched, touched_list, n_touched)
-                counts[pool] += rx_upd_delta[e]
-        a0 = _cluster_propensities(start, stop, counts, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count,
-                                   propensity)
-        if a0 <= 0.0:
-            break
-    return n_touched, events
-
-
 @njit(cache=True)
 def ssa_operator(h, seed, run, step, order, cluster_ptr, cluster_key, counts, clamped, rx_rate,
                  rx_reac_ptr, rx_reac_pool, rx_reac_count, rx_upd_ptr, rx_upd_pool, rx_upd_delta, propensity,
@@ -158,11 +103,49 @@ def ssa_operator(h, seed, run, step, order, cluster_ptr, cluster_key, counts, cl
     natural = len(order) == 0  # an empty order means clusters 0, 1, 2, ...
     for oc in range(len(cluster_key)):
         c = oc if natural else order[oc]
-        n_touched, fired = _cluster_ssa(c, h, seed, run, step, cluster_ptr, cluster_key, counts, clamped,
-                                        rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count, rx_upd_ptr,
-                                        rx_upd_pool, rx_upd_delta, propensity, occ_integral, occ_last,
-                                        touched, touched_list, n_touched, stream, extent_offset)
-        events += fired
+        start, stop = cluster_ptr[c], cluster_ptr[c + 1]
+        a0 = _cluster_propensities(start, stop, counts, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count,
+                                   propensity)
+        if a0 <= 0.0:
+            continue
+        u0, u1, _u2, _u3 = _first_block(seed, run, step, cluster_key[c], PURPOSE_SSA)
+        t = -math.log(1.0 - u0) / a0
+        if t >= h:  # the common case: no reaction in this cluster during this step
+            continue
+        _continue_stream(stream, seed, run, step, cluster_key[c], PURPOSE_SSA)
+        first = True
+        while True:
+            if not first:
+                t -= math.log(1.0 - stream_uniform01(stream)) / a0
+                if t >= h:
+                    break
+            r = (u1 if first else stream_uniform01(stream)) * a0
+            first = False
+            chosen = stop - 1
+            for p in range(start, stop):
+                r -= propensity[p]
+                if r < 0.0:
+                    chosen = p
+                    break
+            if propensity[chosen] <= 0.0:  # round-off at the end of the scan
+                for p in range(stop - 1, start - 1, -1):
+                    if propensity[p] > 0.0:
+                        chosen = p
+                        break
+            events += 1
+            if extent_offset >= 0:
+                counts[extent_offset + chosen] += 1
+            for e in range(rx_upd_ptr[chosen], rx_upd_ptr[chosen + 1]):
+                pool = rx_upd_pool[e]
+                if not clamped[pool]:
+                    n_touched = _touch(
+                        pool, t, counts, occ_integral, occ_last, touched, touched_list, n_touched
+                    )
+                    counts[pool] += rx_upd_delta[e]
+            a0 = _cluster_propensities(start, stop, counts, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count,
+                                       propensity)
+            if a0 <= 0.0:
+                break
     # close the occupancy integrals at h
     for i in range(n_touched):
         pool = touched_list[i]
@@ -225,86 +208,6 @@ def diffusion_operator(
                                     np.zeros(0, np.int64))
 
 
-@njit(cache=True, inline="always")
-def _arrive(incoming, dest, n):
-    """Add ``n`` arrivals to pool ``dest`` (the GPU build replaces this by an atomic add)."""
-    incoming[dest] += n
-
-
-@njit(cache=True, inline="always")
-def _pool_diffusion(d, h, seed, run, step, key, df_pool, df_ptr, df_dest, df_rate, df_total, counts, clamped,
-                    occ_integral, touched, incoming, stream, split_out):
-    """Binomial diffusion out of the pool of diffusion process ``d`` (stream ``key``); returns the jumps.
-
-    The body of one (element, species), shared by the serial loop and the GPU kernel (one thread
-    per pool): it reads and decrements only its own pool's count, and arrivals go to ``incoming``.
-    """
-    pool = df_pool[d]
-    n = counts[pool]
-    if n <= 0:
-        return 0
-    # Uniforms: block 0 gives u_round, u_leave, u_split (enough for one molecule);
-    # anything more comes from the same keyed stream from block 1 on.
-    u_round, u_leave, u_split, _u3 = _first_block(seed, run, step, key, PURPOSE_LEAVE)
-    if touched[pool]:
-        occupancy = occ_integral[pool] / h
-        m = np.int64(math.floor(occupancy))
-        if u_round < occupancy - m:
-            m += 1
-        if m > n:
-            m = n
-        if m <= 0:
-            return 0
-    else:
-        m = n
-    p = h * df_total[d]
-    if p > 1.0:
-        p = 1.0
-    streaming = False
-    if m == 1:  # the common case on fine meshes: one uniform instead of a binomial set-up
-        leaving = 1 if u_leave < p else 0
-    else:
-        leaving = -1
-        if p <= 0.5 and m * p < 10.0:
-            leaving = _binomial_from_uniform(m, p, u_leave)
-        elif p > 0.5 and m * (1.0 - p) < 10.0:
-            staying = _binomial_from_uniform(m, 1.0 - p, u_leave)
-            if staying >= 0:
-                leaving = m - staying
-        if leaving < 0:  # large m·p (BTRD) or a failed search: continue the keyed stream
-            _continue_stream(stream, seed, run, step, key, PURPOSE_LEAVE)
-            streaming = True
-            leaving = binomial(m, p, stream)
-    if leaving <= 0:
-        return 0
-    start, stop = df_ptr[d], df_ptr[d + 1]
-    if not clamped[pool]:  # a clamped pool is a source: molecules leave, its count stays
-        counts[pool] -= leaving
-    if stop - start == 1:
-        if not clamped[df_dest[start]]:
-            _arrive(incoming, df_dest[start], leaving)
-        return leaving
-    if leaving == 1:
-        target = u_split * df_total[d]
-        chosen = stop - 1
-        for e in range(start, stop):
-            target -= df_rate[e]
-            if target < 0.0:
-                chosen = e
-                break
-        if not clamped[df_dest[chosen]]:
-            _arrive(incoming, df_dest[chosen], 1)
-        return leaving
-    if not streaming:
-        _continue_stream(stream, seed, run, step, key, PURPOSE_LEAVE)
-    multinomial_split(leaving, df_rate[start:stop], stream, split_out)
-    for k in range(stop - start):
-        dest = df_dest[start + k]
-        if split_out[k] > 0 and not clamped[dest]:
-            _arrive(incoming, dest, split_out[k])
-    return leaving
-
-
 @njit(cache=True)
 def keyed_diffusion_operator(h, seed, run, step, order, df_pool, df_ptr, df_dest, df_rate, df_total, counts,
                              clamped, occ_integral, touched, incoming, stream, split_out, pool_key):
@@ -320,9 +223,70 @@ def keyed_diffusion_operator(h, seed, run, step, order, df_pool, df_ptr, df_dest
     for od in range(len(df_pool)):
         d = od if natural else order[od]
         pool = df_pool[d]
+        n = counts[pool]
+        if n <= 0:
+            continue
         key = pool if global_ids else pool_key[pool]
-        jumps += _pool_diffusion(d, h, seed, run, step, key, df_pool, df_ptr, df_dest, df_rate, df_total,
-                                 counts, clamped, occ_integral, touched, incoming, stream, split_out)
+        # Uniforms: block 0 gives u_round, u_leave, u_split (enough for one molecule);
+        # anything more comes from the same keyed stream from block 1 on.
+        u_round, u_leave, u_split, _u3 = _first_block(seed, run, step, key, PURPOSE_LEAVE)
+        if touched[pool]:
+            occupancy = occ_integral[pool] / h
+            m = np.int64(math.floor(occupancy))
+            if u_round < occupancy - m:
+                m += 1
+            if m > n:
+                m = n
+            if m <= 0:
+                continue
+        else:
+            m = n
+        p = h * df_total[d]
+        if p > 1.0:
+            p = 1.0
+        streaming = False
+        if m == 1:  # the common case on fine meshes: one uniform instead of a binomial set-up
+            leaving = 1 if u_leave < p else 0
+        else:
+            leaving = -1
+            if p <= 0.5 and m * p < 10.0:
+                leaving = _binomial_from_uniform(m, p, u_leave)
+            elif p > 0.5 and m * (1.0 - p) < 10.0:
+                staying = _binomial_from_uniform(m, 1.0 - p, u_leave)
+                if staying >= 0:
+                    leaving = m - staying
+            if leaving < 0:  # large m·p (BTRD) or a failed search: continue the keyed stream
+                _continue_stream(stream, seed, run, step, key, PURPOSE_LEAVE)
+                streaming = True
+                leaving = binomial(m, p, stream)
+        if leaving <= 0:
+            continue
+        jumps += leaving
+        start, stop = df_ptr[d], df_ptr[d + 1]
+        if not clamped[pool]:  # a clamped pool is a source: molecules leave, its count stays
+            counts[pool] -= leaving
+        if stop - start == 1:
+            if not clamped[df_dest[start]]:
+                incoming[df_dest[start]] += leaving
+            continue
+        if leaving == 1:
+            target = u_split * df_total[d]
+            chosen = stop - 1
+            for e in range(start, stop):
+                target -= df_rate[e]
+                if target < 0.0:
+                    chosen = e
+                    break
+            if not clamped[df_dest[chosen]]:
+                incoming[df_dest[chosen]] += 1
+            continue
+        if not streaming:
+            _continue_stream(stream, seed, run, step, key, PURPOSE_LEAVE)
+        multinomial_split(leaving, df_rate[start:stop], stream, split_out)
+        for k in range(stop - start):
+            dest = df_dest[start + k]
+            if split_out[k] > 0 and not clamped[dest]:
+                incoming[dest] += split_out[k]
     # arrivals: every draw above saw the counts of the start of the step
     if jumps > 0:
         for pool in range(len(incoming)):
