@@ -71,9 +71,10 @@ def launch_shape(n: int) -> tuple[int, int]:
 
 # ------------------------------------------------------------------ one thread's work
 # The serial kernels keep these bodies inline in their loops: factoring them out into functions
-# that both call made the CPU operators 2-3 times slower (numba passes every array argument of
-# an inlined call with its reference counting, once per pool and step). The simulator test
-# (tests/unit/test_gpu_backend.py) checks that GPU and serial runs stay identical bit for bit.
+# that both call made the CPU operators 2-3 times slower (13,009-tet simple model, with or
+# without numba's IR inlining; the ~18 array arguments per pool and step are the likely cost).
+# The simulator test (tests/unit/test_gpu_backend.py) checks that GPU and serial runs stay
+# identical bit for bit, so the two copies cannot drift apart unnoticed.
 def _cluster_ssa(c, h, seed, run, step, cluster_ptr, cluster_key, counts, clamped, rx_rate, rx_reac_ptr,
                  rx_reac_pool, rx_reac_count, rx_upd_ptr, rx_upd_pool, rx_upd_delta, propensity, occ_integral,
                  occ_last, touched, touched_list, n_touched, stream, extent_offset):
