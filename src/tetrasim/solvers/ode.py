@@ -177,6 +177,8 @@ class ODESolver(Solver):
         """Entries in the lower envelope of the symmetrised Jacobian pattern in reverse
         Cuthill-McKee order: an upper bound on the fill of its LU factor without pivoting."""
         n = self.compiled.n_pools
+        if n == 0:  # nothing to factor (a model without species); RCM has no order to find
+            return 0
         pattern = scipy.sparse.csc_matrix((np.ones(self._nnz), self._indices, self._indptr), shape=(n, n))
         pattern = (pattern + pattern.T + scipy.sparse.eye(n, format="csc")).tocsr()
         order = scipy.sparse.csgraph.reverse_cuthill_mckee(pattern, symmetric_mode=True)
