@@ -149,7 +149,7 @@ def _options_json(options: dict) -> tuple[str, dict]:
 # ---------------------------------------------------------------------- writing
 def write_checkpoint(sim, path) -> str:
     """Write the complete state of ``sim`` to ``path`` (see the module docstring)."""
-    from . import __version__
+    from ._version import __version__
 
     solver = sim.solver
     options_text, option_arrays = _options_json(sim._options)
