@@ -72,8 +72,9 @@ class ODESolver(Solver):
         controller gets 1/100 of ``rtol`` and ``atol`` (docs/concepts/ode.md §4).
     atol : float or array of shape (n_pools,), optional
         Absolute tolerance in molecules. Default ``0.01 * rtol * max(1, N)`` with ``N`` the
-        total number of molecules (all pools) at the start of each ``run`` segment: errors
-        far below a molecule in pools that hold almost nothing are not worth steps.
+        total number of molecules (all pools) when an integration starts (the first ``run``, or
+        the first after a setter): errors far below a molecule in pools that hold almost nothing
+        are not worth steps.
     method : str
         ``"auto"`` (default: ``"expm"`` for linear models, else ``"BDF"``), ``"expm"`` (linear
         models only: exact in time), ``"BDF"`` (stiff, sparse Jacobian), ``"Radau"`` (stiff,
