@@ -98,6 +98,7 @@ def worker(case: str, t_end: float, repeats: int, box, backend: str = "mpi") -> 
     comm = getattr(sim.backend, "comm", None)
     barrier = comm.Barrier if comm is not None else (lambda: None)
     t_run = t_end if case == "simple" else 5 * sim.solver.tau
+    sim.run(2 * sim.solver.tau)  # warm-up: numba loads (or compiles) the kernels outside the timing
     walls = []
     for _ in range(repeats if case == "simple" else 1):
         sim.reset()
@@ -139,12 +140,12 @@ def worker(case: str, t_end: float, repeats: int, box, backend: str = "mpi") -> 
         )
 
 
-def launch(case: str, ranks: int, args, backend: str = "mpi") -> dict:
+def launch(case: str, ranks: int, args, backend: str = "mpi", repeats: int | None = None) -> dict:
     """Run one case in a fresh process (under mpiexec for the MPI back end); its JSON line."""
     from tetrasim.backends.launch import mpiexec_command
 
     extra = ["--worker", case, "--backend", backend, "--t-end", str(args.t_end)]
-    extra += ["--repeats", str(args.repeats)]
+    extra += ["--repeats", str(args.repeats if repeats is None else repeats)]
     extra += ["--box", *map(str, args.box)]
     if backend == "mpi":
         command = mpiexec_command(ranks, __file__, *extra)
@@ -170,16 +171,22 @@ def main(argv=None) -> int:
     if args.worker:
         worker(args.worker, args.t_end, args.repeats, args.box, args.backend)
         return 0
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; timings are medians of {args.repeats}")
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; timings are medians of {args.repeats}"
+          " launches, taken round-robin over the back ends and rank counts (each sees the same load)")
     for case in args.cases:
         base = None
         runs = [("mpi", ranks) for ranks in args.ranks]
         if case == "simple":
-            runs.insert(
-                0, ("serial", 1)
-            )  # the serial back end (opsplit_steps in one compiled loop) beside it
+            runs.insert(0, ("serial", 1))  # the serial back end (opsplit_steps, one compiled loop) beside it
+        results = {run: [] for run in runs}
+        loads = {run: [] for run in runs}
+        for _ in range(args.repeats if case == "simple" else 1):
+            for backend, ranks in runs:
+                loads[(backend, ranks)].append(os.getloadavg()[0])
+                results[(backend, ranks)].append(launch(case, ranks, args, backend, repeats=1))
         for backend, ranks in runs:
-            r = launch(case, ranks, args, backend)
+            rows = results[(backend, ranks)]
+            r = rows[0]
             peaks = [row["run_peak_mib"] for row in r["per_rank"]]
             setup = [row["setup_peak_mib"] for row in r["per_rank"]]
             state = [row["state_mib"] for row in r["per_rank"]]
@@ -190,10 +197,13 @@ def main(argv=None) -> int:
                 f"  arrays held per rank: max {max(state):7.2f}"
             )
             if case == "simple":
-                wall = r["median_wall_s"]
+                walls = [row["median_wall_s"] for row in rows]
+                wall = statistics.median(walls)
                 if backend == "mpi" and base is None:
                     base = wall  # efficiency against the MPI back end on its first rank count
-                line += f"  wall {wall:.2f} s for {r['t_end']} s ({r['steps']} steps)"
+                line += f"  wall {wall:.2f} s ({', '.join(f'{w:.2f}' for w in walls)}) for {r['t_end']} s"
+                load = ", ".join(f"{v:.1f}" for v in loads[(backend, ranks)])
+                line += f" ({r['steps']} steps; 1-min load average at launch {load})"
                 if backend == "mpi":
                     line += f", efficiency {base / wall / ranks:.0%}"
                 if ranks in STEPS_SECONDS and abs(r["t_end"] - 0.5) < 1e-12:

@@ -5,9 +5,8 @@ Importing is cheap: numba kernels compile on first use, MPI is never initialised
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from . import errors
+from ._version import __version__
 from .compile import CompiledSystem, compile_system
 from .errors import (
     ArgumentError,

@@ -149,7 +149,7 @@ def _options_json(options: dict) -> tuple[str, dict]:
 # ---------------------------------------------------------------------- writing
 def write_checkpoint(sim, path) -> str:
     """Write the complete state of ``sim`` to ``path`` (see the module docstring)."""
-    from . import __version__
+    from ._version import __version__
 
     solver = sim.solver
     options_text, option_arrays = _options_json(sim._options)
@@ -283,9 +283,10 @@ def _restore_from(cls, f, path, model, geometry, progress):
         sim._states = np.ascontiguousarray(f["states"][()])
         n_runs = sim._states.shape[0]
         if "runs" in f:
-            sim._run_states = [sim.solver.run_state_from_arrays({key: value[()] for key, value in
-                                                                 f["runs"][str(r)].items()})
-                               for r in range(n_runs)]
+            runs = [f["runs"][str(r)] if str(r) in f["runs"] else {} for r in range(n_runs)]
+            sim._run_states = [sim.solver.run_state_from_arrays({key: group[key][()] for key in
+                                                                 _dataset_names(group)} if group else {})
+                               for group in runs]
         else:
             sim._run_states = sim.solver.new_runs(sim.seed, n_runs)
     sim.time = float(f.attrs["time"])

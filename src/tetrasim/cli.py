@@ -33,7 +33,7 @@ class CommandError(TetrasimError):
 
 
 def _version() -> str:
-    from . import __version__
+    from ._version import __version__
 
     return __version__
 
@@ -107,7 +107,7 @@ def _line_in(error: BaseException, script: str) -> int | None:
 
 def _cmd_mesh_info(args) -> int:
     try:
-        from .geometry.io import mesh_info
+        from .geometry.mesh import mesh_info
     except ImportError as error:
         raise CommandError(f"mesh-info is not available in this installation of tetrasim ({error})") from None
     if not os.path.exists(args.file):

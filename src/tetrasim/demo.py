@@ -165,7 +165,7 @@ def astrocyte_frap(solver: str = "ode", runs: int = 1, seed: int = 2024):
         meta[f"tau_{name.replace('/', '_')}_s"] = float(result.tau)
         print(f"    {name:>5}: {geometry.mesh.n_tets:6d} tets, recovery tau = {result.tau * 1e3:6.1f} ms "
               f"({result.wall_s:.1f} s)", flush=True)
-    from . import __version__
+    from ._version import __version__
 
     return Results(series, seed, solver, "astrocyte-frap", __version__, runs, meta)
 

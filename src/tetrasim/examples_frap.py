@@ -344,7 +344,7 @@ def estimate_frap_cost(geometries, solver: str = "ssa", runs: int = 1, t_end: fl
     grow as the recovery settles, and the set-up dominates short runs), so ``None`` is
     returned for it.
     """
-    from .solvers.base import canonical_solver_name
+    from .solvers.registry import canonical_solver_name
 
     if canonical_solver_name(solver) in ("ode", "wm-ode"):
         return {name: None for name in geometries}

@@ -601,7 +601,7 @@ class Simulation(DataAccessMixin, CheckpointMixin, EFieldMethods):
     @property
     def results(self) -> Results:
         """Everything recorded since time 0."""
-        from . import __version__
+        from ._version import __version__
 
         series = {}
         n_runs = self.n_runs or 1

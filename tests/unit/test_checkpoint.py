@@ -1,7 +1,10 @@
 """Checkpoint/restore and exact continuation for every solver (issue 10 item 1).
 
-The references are runs of the same simulation without interruption: a stochastic run split
-by ``run(a); checkpoint; restore; run(b)`` must reproduce ``run(b)`` bit for bit (same seed).
+The references are runs of the same simulation without interruption: a run split by
+``run(a); checkpoint; restore; run(b)`` must reproduce ``run(b)`` bit for bit (same seed). The
+deterministic solvers reach this too, at their default tolerances: their integrator's steps do
+not depend on where a run stops, it is kept between runs and saved in the checkpoint
+(solvers/ode_continuation.py). The issue asks for 1e-9 relative; exact is what they give.
 """
 
 from __future__ import annotations
@@ -17,10 +20,11 @@ import pytest
 import tetrasim as ts
 from gridmesh import grid_mesh
 from tetrasim.errors import CapabilityError, CheckpointError
+from tetrasim.solvers.ode_continuation import SAVABLE_METHODS
 
 STOCHASTIC = ["wm-ssa", "ssa", "opsplit"]
 DETERMINISTIC = ["wm-ode", "ode"]
-ODE_OPTIONS = {"rtol": 1e-11, "atol": 1e-9}  # restart error ~ rtol: tight enough for the 1e-9 criterion
+ODE_OPTIONS = {}  # the default tolerances: continuation keeps the integrator, so it is exact anyway
 
 
 def build(solver, boundary=False):
@@ -77,27 +81,25 @@ def test_restore_continues_like_one_run(solver, tmp_path):
     for a, b, c in zip(*series, strict=True):
         assert a.shape == c.shape
         np.testing.assert_array_equal(b, c)  # restore == plain continuation, every solver
-        if solver in STOCHASTIC:
-            np.testing.assert_array_equal(a, c)  # == one uninterrupted run, bit for bit
-        else:
-            np.testing.assert_allclose(c, a, rtol=1e-9, atol=1e-9 * np.abs(a).max())
+        np.testing.assert_array_equal(a, c)  # == one uninterrupted run, bit for bit
     np.testing.assert_array_equal(restored._states, plain._states)
 
 
-@pytest.mark.parametrize("solver", ["wm-ssa", "ssa"])
+@pytest.mark.parametrize("solver", ["wm-ssa", "ssa", "wm-ode", "ode"])
 def test_plain_continuation_is_exact_in_many_pieces(solver):
-    """run(0.04) in 7 uneven pieces fires exactly the events of one run (the pending event is kept)."""
+    """run(0.04) in 7 uneven pieces fires exactly the events of one run (the pending event is kept),
+    or takes exactly the integrator steps of one run (pieces shorter than a step included)."""
     model, geom = build(solver, boundary=True)
     single, recs = fresh(solver, model, geom)
     single.run(0.04)
     pieces, piece_recs = fresh(solver, model, geom)
-    for t in (0.0013, 0.005, 0.0101, 0.02, 0.02, 0.033, 0.04):
+    for t in (0.0013, 0.005, 0.0101, 0.0101 + 1e-9, 0.02, 0.02, 0.033, 0.04):
         pieces.run(t)
     for a, b in zip(recorded(single, recs), recorded(pieces, piece_recs), strict=True):
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("solver", STOCHASTIC)
+@pytest.mark.parametrize("solver", STOCHASTIC + DETERMINISTIC)
 def test_changes_between_runs_survive_a_checkpoint(solver, tmp_path):
     """Counts, rates, clamps and boundary switches set before the checkpoint act after the restore."""
     model, geom = build(solver)
@@ -107,7 +109,7 @@ def test_changes_between_runs_survive_a_checkpoint(solver, tmp_path):
         sim.set_count("c", "B", 150)
         sim.set_rate("v_r0", 2e8)
         sim.set_clamped("c", "B", True)
-        if solver != "wm-ssa":
+        if not solver.startswith("wm-"):
             sim.set_diffusion_boundary_active("wall", "A", True)
         if checkpoint_path is not None:
             sim.checkpoint(checkpoint_path)
@@ -122,7 +124,7 @@ def test_changes_between_runs_survive_a_checkpoint(solver, tmp_path):
     for x, y in zip(recorded(a, recs), recorded(b, recs_b), strict=True):
         np.testing.assert_array_equal(x, y)
     assert b.get_rate("v_r0") == 2e8 and b.get_clamped("c", "B")
-    if solver != "wm-ssa":
+    if not solver.startswith("wm-"):
         assert b.get_diffusion_boundary_active("wall", "A")
         assert b.get_count("d", "A", keep_runs=True).sum() > 0  # the opened wall let A through
 
@@ -240,7 +242,7 @@ def test_a_killed_writer_leaves_the_previous_checkpoint(tmp_path):
         ts.Simulation.restore(truncated, model, geom)
 
 
-@pytest.mark.parametrize("solver", ["ssa", "opsplit"])
+@pytest.mark.parametrize("solver", ["ssa", "opsplit", "ode"])
 def test_auto_checkpoint(solver, tmp_path):
     model, geom = build(solver, boundary=True)
     single, recs = fresh(solver, model, geom)
@@ -259,6 +261,40 @@ def test_auto_checkpoint(solver, tmp_path):
     auto.auto_checkpoint(None, None)
     with pytest.raises(ts.SimulationError):
         auto.auto_checkpoint(every=-1, path=tmp_path / "x.h5")
+
+
+@pytest.mark.parametrize("method", ["BDF", "Radau", "RK45", "LSODA"])
+def test_every_scipy_method_continues_exactly(method, tmp_path):
+    """Kept between runs, every method's integrator takes the steps of one run; saved in a checkpoint,
+    each method whose state is Python's continues exactly; LSODA (Fortran state) restarts there,
+    within a small multiple of its tolerance."""
+    options = {"method": method}
+    model, geom = build("ode", boundary=True)
+
+    def make():
+        sim = ts.Simulation(model, geom, solver="ode", seed=3, progress=False, **options)
+        sim.set_count("c", "A", 300)
+        sim.set_count("c", "B", 200)
+        return sim, [sim.record(ts.Count("C", where="c"), every=1e-3)]
+
+    single, recs = make()
+    single.run(0.04)
+    plain, plain_recs = make()
+    plain.run(0.013)
+    plain.run(0.04)
+    split, split_recs = make()
+    split.run(0.013)
+    split.checkpoint(tmp_path / "m.h5")
+    restored = ts.Simulation.restore(tmp_path / "m.h5", model, geom)
+    restored.run(0.04)
+    runs = ((single, recs), (plain, plain_recs), (restored, split_recs))
+    a, b, c = (recorded(sim, r)[0] for sim, r in runs)
+    np.testing.assert_array_equal(a, b)
+    if method == "LSODA":
+        np.testing.assert_allclose(c, a, rtol=1e-6)  # the default rtol
+        assert restored.solver.method not in SAVABLE_METHODS
+    else:
+        np.testing.assert_array_equal(a, c)
 
 
 def test_extents_need_a_stochastic_solver():
@@ -289,3 +325,41 @@ def test_a_change_between_runs_discards_the_pending_event(solver):
     sim.set_count(ts.Tet(0) if solver == "ssa" else "c", "A", 1)
     sim.run(2.0)
     assert sim.get_count("c", "A") == 0
+
+
+@pytest.mark.parametrize("solver", DETERMINISTIC)
+def test_linear_models_continue_within_the_issue_tolerance(solver, tmp_path):
+    """expm (linear models) has no step grid to keep: a run restarts its Krylov windows at each run
+    boundary from the state there, whose error the method keeps far below rtol. The issue's bound,
+    1e-9 relative at the default rtol, holds for the split and for the restored run."""
+    model = ts.Model()
+    model.species("A", "C")
+    v = model.volume_system("v")
+    v.reaction("A <-> C", kf=30.0, kb=10.0)
+    v.diffusion("A", 1e-12)
+    v.diffusion("C", 3e-13)
+    if solver == "wm-ode":
+        geom = ts.WellMixed()
+        geom.compartment("c", volume=1e-18, systems=["v"])
+    else:
+        geom = ts.MeshGeometry(grid_mesh(4, 2, 2, 0.3e-6))
+        geom.compartment("c", systems=["v"])
+
+    def make():
+        sim = ts.Simulation(model, geom, solver=solver, progress=False)
+        sim.set_count(ts.Tet(0) if solver == "ode" else "c", "A", 1000)
+        return sim, sim.record(ts.Count("A", where="c", per_element=solver == "ode"), every=1e-3)
+
+    single, rec = make()
+    single.run(0.04)
+    assert single.solver.method == "expm"
+    split, split_rec = make()
+    split.run(0.0137)
+    split.checkpoint(tmp_path / "lin.h5")
+    split.run(0.04)
+    restored = ts.Simulation.restore(tmp_path / "lin.h5", model, geom)
+    restored.run(0.04)
+    reference = single.results[rec.name]
+    for other in (split.results[split_rec.name], restored.results[split_rec.name]):
+        np.testing.assert_allclose(other, reference, rtol=0, atol=1e-9 * np.abs(reference).max())
+    np.testing.assert_array_equal(split.results[split_rec.name], restored.results[split_rec.name])

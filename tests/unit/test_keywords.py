@@ -13,7 +13,7 @@ import pytest
 import tetrasim as ts
 from tetrasim.geometry import shapes
 from tetrasim.model.core import SurfaceSystem, VolumeSystem
-from tetrasim.solvers.base import get_solver_class
+from tetrasim.solvers.registry import get_solver_class
 
 PUBLIC_CLASSES = [ts.Model, VolumeSystem, SurfaceSystem, ts.WellMixed, ts.MeshGeometry, ts.TetMesh,
                   ts.Simulation, ts.Results, ts.Count, ts.Conc, ts.Amount, ts.Tet, ts.Tri, ts.ROI]

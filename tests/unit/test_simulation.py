@@ -376,3 +376,21 @@ def test_well_mixed_solver_on_a_species_absent_from_the_compartment():
     sim = ts.Simulation(model, geom, solver="wm-ssa", seed=1)
     with pytest.raises(SimulationError, match="'X' is not in 'c'"):
         sim.set_count("c", "X", 1)
+
+
+@pytest.mark.parametrize("solver", ["wm-ssa", "wm-ode", "ssa", "opsplit", "ode"])
+def test_a_model_without_species_runs_and_records_time(solver):
+    """A geometry with no chemistry yet (a user building up a model) is a legal, trivial run:
+    every solver advances the clock; the deterministic ones used to crash ordering an empty
+    Jacobian pattern."""
+    model = ts.Model()
+    if solver.startswith("wm-"):
+        geom = ts.WellMixed()
+        geom.compartment("cyt", volume=1e-18)
+    else:
+        mesh = ts.shapes.box(1e-6, 1e-6, 1e-6, size=0.5e-6)
+        geom = ts.MeshGeometry(mesh)
+        geom.compartment("cyt", tets=mesh.group("box"))
+    sim = ts.Simulation(model, geom, solver=solver, seed=1)
+    sim.run(0.1)
+    assert sim.time == pytest.approx(0.1)

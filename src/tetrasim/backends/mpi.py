@@ -19,7 +19,6 @@ from contextlib import contextmanager
 import numpy as np
 
 from ..errors import CapabilityError, InternalError, SimulationError, TetrasimError
-from ..kernels.opsplit import clear_touched, keyed_diffusion_operator, ssa_operator
 from ..solvers.opsplit import OpSplitSolver
 from .base import Backend
 
@@ -202,78 +201,20 @@ class DistributedOpSplitSolver(OpSplitSolver):
         self.cluster_key = self.global_elements[self.cluster_key]
         self.pool_key = (self.global_elements[:, None] * n_species + np.arange(n_species)).ravel()
         backend.plan_exchange(layout["send"], layout["receive"], self.state_dtype)
-        if self.profile:
-            raise CapabilityError("profile=True is not available with backend='mpi'")
 
     def parameters_changed(self) -> None:
         super().parameters_changed()
         self._tau = self.backend.minimum(self._tau)  # the same τ on every rank: MPI.MIN
 
+    def _launch(self, kernel, *arguments):
+        return self.backend.launch(kernel, *arguments)
+
+    def _exchange(self, counts) -> None:
+        self.backend.exchange(counts, self.runtime.clamped)
+
     def _steps(self, run_state, counts, t, t_stop, max_steps):
-        c, rt = self.compiled, self.runtime
-        seed, run = np.uint64(run_state["seed"]), np.uint64(run_state["run"])
-        launch = self.backend.launch
-        taken = 0
-        while t < t_stop and taken < max_steps:
-            h, last = t_stop - t, True
-            if h > self._tau * (1.0 + 1e-12):
-                h, last = self._tau, False
-            step = run_state["step"]
-            n_touched, events = launch(
-                ssa_operator,
-                h,
-                seed,
-                run,
-                step,
-                self.cluster_order,
-                self.cluster_ptr,
-                self.cluster_key,
-                counts,
-                rt.clamped,
-                self._rate,
-                self._reac_ptr,
-                self._reac_pool,
-                self._reac_count,
-                self._upd_ptr,
-                self._upd_pool,
-                self._upd_delta,
-                self._propensity,
-                self._occ_integral,
-                self._occ_last,
-                self._touched,
-                self._touched_list,
-                self._stream,
-            )
-            jumps = launch(
-                keyed_diffusion_operator,
-                h,
-                seed,
-                run,
-                step,
-                self.df_order,
-                c.df_pool,
-                c.df_ptr,
-                c.df_dest,
-                rt.df_rate,
-                rt.df_total,
-                counts,
-                rt.clamped,
-                self._occ_integral,
-                self._touched,
-                self._incoming,
-                self._stream,
-                self._split,
-                self.pool_key,
-            )
-            launch(clear_touched, self._touched, self._touched_list, n_touched)
-            self.backend.exchange(counts, rt.clamped)
-            self.stats[0] += events
-            self.stats[1] += jumps
-            self.stats[2] += 1
-            run_state["step"] = step + 1
-            taken += 1
-            t = t_stop if last else t + h
-        return t
+        """The operator-by-operator loop of the serial solver, with the halo exchange after each step."""
+        return self._profiled_steps(run_state, counts, t, t_stop, max_steps)
 
 
 def check_same_everywhere(backend: MPIBackend, value, what: str) -> None:

@@ -1,8 +1,8 @@
 """Geometry: well-mixed compartments and tetrahedral meshes with their regions."""
 
 from . import shapes
-from .io import load_mesh, mesh_info, save_mesh
-from .mesh import TetMesh, parse_length_unit
+from .io import save_mesh
+from .mesh import TetMesh, load_mesh, mesh_info, parse_length_unit
 from .quality import tet_quality
 from .regions import DiffusionBoundary, MeshCompartment, MeshGeometry, MeshPatch, MeshROI
 from .wellmixed import WellMixed, WellMixedCompartment, WellMixedPatch

@@ -25,16 +25,18 @@ import re
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from ..arguments import checked_keywords
 from ..errors import GeometryError, MeshFormatError
 from .conventions import parse_length_unit
-from .mesh import TetMesh
 
-__all__ = ["load_mesh", "save_mesh", "mesh_info", "FORMATS"]
+if TYPE_CHECKING:  # annotations only: mesh.py builds on this module, not the other way round
+    from .mesh import TetMesh
+
+__all__ = ["read_mesh", "save_mesh", "FORMATS"]
 
 FORMATS = {
     ".msh": "gmsh",
@@ -216,6 +218,7 @@ class _Options(NamedTuple):
 
     fix_orientation: bool = False
     drop_unused_nodes: bool = False
+    build: Any = None  # the mesh class (TetMesh): called with the arrays a reader found
 
 
 def _id_ranges(ids: np.ndarray, limit: int = 4) -> str:
@@ -312,7 +315,7 @@ def _finish(
         for name, ids in tri_groups.items():
             pos = np.minimum(np.searchsorted(tri_ids[t_order], ids), len(t_order) - 1)
             tgroups[name] = tri_v[t_order[pos]]
-    return TetMesh(
+    return options.build(
         nodes * scale,
         tets,
         groups=tet_groups,
@@ -1023,7 +1026,7 @@ def _read_npz(path: Path, length_unit, options) -> TetMesh:
     for name, arr in tri_groups.items():
         if arr.ndim != 2 or arr.shape[1] != 3:
             raise MeshFormatError(f"{path}: triangle group {name!r} has shape {arr.shape}, expected (k, 3)")
-    return TetMesh(
+    return options.build(
         vertices,
         tets,
         groups=groups,
@@ -1092,15 +1095,16 @@ def _format_of(path: Path, format: str | None) -> str:  # noqa: A002
 
 
 @checked_keywords
-def load_mesh(
+def read_mesh(
     path,
     length_unit,
+    build,
     *,
     format: str | None = None,  # noqa: A002
     fix_orientation: bool = False,
     drop_unused_nodes: bool = False,
 ) -> TetMesh:
-    """Read a tetrahedral mesh file.
+    """Read a tetrahedral mesh file (the public entry is :meth:`TetMesh.load` / :func:`load_mesh`).
 
     Parameters
     ----------
@@ -1109,6 +1113,9 @@ def load_mesh(
     length_unit : str or float
         Size of one coordinate unit of the file, e.g. ``"um"``, ``"nm"`` or ``1e-6`` (required
         except for ``.npz``, which is stored in metres).
+    build : callable
+        The mesh class: ``build(vertices, tets, groups=, tri_groups=, fix_orientation=, source=,
+        ...)`` makes the mesh from what was read (this module knows file formats, not meshes).
     format : str, optional
         ``"gmsh"``, ``"abaqus"``, ``"tetgen"``, ``"vtk"``, ``"vtu"`` or ``"npz"``; by default
         from the extension.
@@ -1133,7 +1140,7 @@ def load_mesh(
     if not path.exists() and fmt != "tetgen":
         raise MeshFormatError(f"{path}: no such file")
     try:
-        return _READERS[fmt](path, length_unit, _Options(fix_orientation, drop_unused_nodes))
+        return _READERS[fmt](path, length_unit, _Options(fix_orientation, drop_unused_nodes, build))
     except (GeometryError, MemoryError):
         raise
     except RecursionError:
@@ -1157,28 +1164,3 @@ def save_mesh(mesh: TetMesh, path, *, format: str | None = None, length_unit="m"
     else:
         raise MeshFormatError(f"{path}: saving to {fmt} is not supported; use .npz or .msh")
     return path
-
-
-@checked_keywords
-def mesh_info(path, length_unit="um", *, format=None) -> str:  # noqa: A002
-    """Load a mesh file and return its :func:`summary` (the ``tetrasim mesh-info`` command).
-
-    Parameters
-    ----------
-    path : str or Path
-        Mesh file (any format :func:`load_mesh` reads).
-    length_unit : str or float
-        Length unit of the file's coordinates; the report uses the same unit.
-    """
-    import warnings  # here, not at the top: only the mesh-info command needs them
-
-    from ..errors import GeometryWarning
-    from .quality import summary
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", GeometryWarning)
-        mesh = load_mesh(path, length_unit, format=format)
-    text = summary(mesh, length_unit)
-    for w in caught:
-        text += f"\nwarning: {w.message}"
-    return text

@@ -22,12 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..arguments import check_keywords
+from ..arguments import check_keywords, checked_keywords
 from ..errors import GeometryError, did_you_mean
-from . import quality
+from . import io, quality
 from .conventions import FACE_VERTICES, parse_length_unit
 
-__all__ = ["TetMesh", "FACE_VERTICES", "parse_length_unit"]
+__all__ = ["TetMesh", "FACE_VERTICES", "parse_length_unit", "load_mesh", "mesh_info"]
 
 def _sorted_unique(arr: np.ndarray) -> np.ndarray:
     if arr.size < 2 or (arr[1:] > arr[:-1]).all():
@@ -181,12 +181,11 @@ class TetMesh:
         fix_orientation: bool = False,
         drop_unused_nodes: bool = False,
     ) -> TetMesh:
-        """Read a mesh file; see :func:`tetrasim.geometry.io.load_mesh` for formats and errors."""
-        from .io import load_mesh
-
-        return load_mesh(
+        """Read a mesh file; see :func:`load_mesh` for formats and errors."""
+        return io.read_mesh(
             path,
             length_unit,
+            cls,
             format=format,
             fix_orientation=fix_orientation,
             drop_unused_nodes=drop_unused_nodes,
@@ -194,9 +193,7 @@ class TetMesh:
 
     def save(self, path, *, format: str | None = None, length_unit="m") -> Path:  # noqa: A002
         """Write the mesh to ``.npz`` (native, fast) or Gmsh 4.1 ``.msh`` (coordinates in ``length_unit``)."""
-        from .io import save_mesh
-
-        return save_mesh(self, path, format=format, length_unit=length_unit)
+        return io.save_mesh(self, path, format=format, length_unit=length_unit)
 
     def __repr__(self) -> str:
         return (
@@ -662,3 +659,66 @@ class TetMesh:
     def summary(self, length_unit="um") -> str:
         """Human-readable summary (counts, volume, area, groups, edge and quality statistics)."""
         return quality.summary(self, length_unit)
+
+
+@checked_keywords
+def load_mesh(
+    path,
+    length_unit,
+    *,
+    format: str | None = None,  # noqa: A002
+    fix_orientation: bool = False,
+    drop_unused_nodes: bool = False,
+) -> TetMesh:
+    """Read a tetrahedral mesh file into a :class:`TetMesh`.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file (for TetGen any of ``.node``, ``.ele``; ``.face`` is read when present).
+    length_unit : str or float
+        Size of one coordinate unit of the file, e.g. ``"um"``, ``"nm"`` or ``1e-6`` (required
+        except for ``.npz``, which is stored in metres).
+    format : str, optional
+        ``"gmsh"``, ``"abaqus"``, ``"tetgen"``, ``"vtk"``, ``"vtu"`` or ``"npz"``; by default
+        from the extension.
+    fix_orientation : bool
+        Reorder negatively oriented tets instead of rejecting the file.
+    drop_unused_nodes : bool
+        Drop nodes that no tetrahedron uses instead of rejecting the file (such nodes are what a
+        file cut short inside its elements leaves behind, so they are an error by default).
+
+    Raises
+    ------
+    MeshFormatError
+        Truncated or garbled files (an Abaqus ``*PART`` without ``*END PART``, a file ending inside
+        a line, nodes no tetrahedron uses), unknown element types, undefined nodes.
+    GeometryError
+        Zero-volume, inverted, duplicate or overlapping tets, non-conforming faces.
+    """
+    return io.read_mesh(path, length_unit, TetMesh, format=format, fix_orientation=fix_orientation,
+                        drop_unused_nodes=drop_unused_nodes)
+
+
+@checked_keywords
+def mesh_info(path, length_unit="um", *, format=None) -> str:  # noqa: A002
+    """Load a mesh file and return its :func:`~tetrasim.geometry.quality.summary` (``tetrasim mesh-info``).
+
+    Parameters
+    ----------
+    path : str or Path
+        Mesh file (any format :func:`load_mesh` reads).
+    length_unit : str or float
+        Length unit of the file's coordinates; the report uses the same unit.
+    """
+    import warnings  # here, not at the top: only the mesh-info command needs them
+
+    from ..errors import GeometryWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", GeometryWarning)
+        mesh = load_mesh(path, length_unit, format=format)
+    text = quality.summary(mesh, length_unit)
+    for w in caught:
+        text += f"\nwarning: {w.message}"
+    return text

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..errors import ModelError, did_you_mean
 from ..units import AVOGADRO, FARADAY, GAS_CONSTANT, to_si
+from .elements import Reaction, Species, check_name
 from .parser import Term
 
 __all__ = ["Channel", "VDepTransition", "OhmicCurrent", "GHKCurrent", "DEFAULT_VRANGE", "ghk_rate_functions"]
@@ -211,9 +212,7 @@ def surface_term(name: str) -> Term:
 # Called by the thin methods of Model and SurfaceSystem (model/core.py).
 
 def add_channel(model, name: str, states, site: str) -> Channel:
-    from .core import Species, _check_name
-
-    _check_name("channel", name)
+    check_name("channel", name)
     if name in model._species or name in model._systems or name in model._channels:
         raise ModelError(f"{site}: the name {name!r} is already used in this model")
     if isinstance(states, str) or not states:
@@ -222,7 +221,7 @@ def add_channel(model, name: str, states, site: str) -> Channel:
         )
     states = tuple(states)
     for state in states:
-        _check_name(f"state of channel {name!r}", state)
+        check_name(f"state of channel {name!r}", state)
     if len(set(states)) != len(states):
         raise ModelError(f"{site}: channel {name!r} lists a state twice: {list(states)}")
     for state in states:
@@ -244,14 +243,10 @@ def _check_state(system, state: str, site: str, what: str) -> str:
 
 
 def _rule_name(system, name, default: str) -> str:
-    from .core import _check_name
-
-    return _check_name("rule", name) if name is not None else default
+    return check_name("rule", name) if name is not None else default
 
 
 def add_vdep_transition(system, transition: str, rate, vrange, name, site: str) -> VDepTransition:
-    from .core import Reaction
-
     source, target = parse_transition(transition, site)
     for state in (source, target):
         _check_state(system, state, site, f"transition {transition!r}")
@@ -274,9 +269,7 @@ def add_vdep_transition(system, transition: str, rate, vrange, name, site: str) 
 
 
 def add_ohmic_current(system, name: str, channel_state, conductance, reversal, site: str) -> OhmicCurrent:
-    from .core import _check_name
-
-    _check_name("current", name)
+    check_name("current", name)
     model = system.model
     if name in model._currents:
         raise ModelError(
@@ -292,9 +285,7 @@ def add_ohmic_current(system, name: str, channel_state, conductance, reversal, s
 
 def add_ghk_current(system, name: str, channel_state, ion, permeability, outer_conc, temperature,
                     site: str) -> GHKCurrent:
-    from .core import Reaction, Species, _check_name
-
-    _check_name("current", name)
+    check_name("current", name)
     model = system.model
     if name in model._currents:
         raise ModelError(

@@ -8,100 +8,19 @@ stored in SI / STEPS conventions as plain floats, converted once here
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import math
-import os
-from dataclasses import dataclass
 
 from ..arguments import check_keywords
 from ..errors import ModelError, did_you_mean, warn_model
 from ..units import rate_dims, to_si
-from .parser import SPECIES_NAME, Term, parse_reaction
+from .channels import add_channel, add_ghk_current, add_ohmic_current, add_vdep_transition
+from .elements import Diffusion, Reaction, Species
+from .elements import check_name as _check_name
+from .elements import definition_site as _definition_site
+from .parser import SPECIES_NAME, parse_reaction
 
 __all__ = ["Model", "Species", "VolumeSystem", "SurfaceSystem", "Reaction", "Diffusion"]
-
-_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _definition_site() -> str:
-    """``file:line`` of the first caller outside tetrasim, for error messages."""
-    frame = inspect.currentframe()
-    try:
-        while frame is not None:
-            filename = frame.f_code.co_filename
-            if not os.path.abspath(filename).startswith(_PACKAGE_DIR):
-                return f"{os.path.basename(filename)}:{frame.f_lineno}"
-            frame = frame.f_back
-        return "<unknown>"
-    finally:
-        del frame
-
-
-def _check_name(kind: str, name) -> str:
-    if not isinstance(name, str) or not name.isidentifier():
-        raise ModelError(
-            f"{kind} name {name!r} must be an identifier (letters, digits, '_', not starting with a digit)"
-        )
-    return name
-
-
-@dataclass(eq=False)
-class Species:
-    """A chemical species. ``valence`` (elementary charges) matters for currents."""
-
-    name: str
-    valence: int = 0
-    defined_at: str = ""
-
-    def __repr__(self) -> str:
-        return f"Species({self.name!r})"
-
-    def __str__(self) -> str:
-        return self.name
-
-
-@dataclass(eq=False)
-class Reaction:
-    """One reaction rule; ``kb`` is ``None`` when irreversible. Rates in STEPS units."""
-
-    name: str
-    system: str
-    equation: str
-    reactants: tuple[Term, ...]
-    products: tuple[Term, ...]
-    kf: float
-    kb: float | None
-    surface: bool
-    defined_at: str
-
-    @property
-    def reversible(self) -> bool:
-        return self.kb is not None
-
-    @property
-    def order(self) -> int:
-        return sum(t.count for t in self.reactants)
-
-    @property
-    def backward_order(self) -> int:
-        return sum(t.count for t in self.products)
-
-    def __repr__(self) -> str:
-        return f"Reaction({self.name!r}: {self.equation!r})"
-
-
-@dataclass(eq=False)
-class Diffusion:
-    """Diffusion of one species at ``coefficient`` m²/s, in a volume or on a surface."""
-
-    name: str
-    system: str
-    species: str
-    coefficient: float
-    surface: bool
-    defined_at: str
-
 
 def _rate(value, order: int, surface_only: bool, what: str) -> float:
     number = to_si(value, rate_dims(order, surface_only), what)  # UnitError names the parameter (§3)
@@ -239,14 +158,10 @@ class SurfaceSystem(_System):
 
         ``vrange=(lowest, highest[, step])`` sets the rate table (default -150..100 mV, 0.1 mV).
         """
-        from .channels import add_vdep_transition
-
         return add_vdep_transition(self, transition, rate, vrange, name, _definition_site())
 
     def ohmic_current(self, name: str, channel_state, conductance, reversal):
         """Ohmic current ``conductance`` (S per channel) x open channels x (V - ``reversal``)."""
-        from .channels import add_ohmic_current
-
         return add_ohmic_current(self, name, channel_state, conductance, reversal, _definition_site())
 
     def ghk_current(self, name: str, channel_state, ion, permeability, outer_conc=None, temperature=293.15):
@@ -254,8 +169,6 @@ class SurfaceSystem(_System):
 
         ``permeability`` is in m³/s per channel.
         """
-        from .channels import add_ghk_current
-
         return add_ghk_current(self, name, channel_state, ion, permeability, outer_conc, temperature,
                                _definition_site())
 
@@ -312,8 +225,6 @@ class Model:
 
     def channel(self, name: str, states):
         """Declare a channel; its states become surface species ``"name.state"``. Returns a Channel."""
-        from .channels import add_channel
-
         return add_channel(self, name, states, _definition_site())
 
     def _new_system(self, cls, name: str):

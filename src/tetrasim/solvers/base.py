@@ -70,12 +70,3 @@ class Solver:
 
     def parameters_changed(self) -> None:
         """Called after rates, diffusion coefficients or clamps change."""
-
-
-def __getattr__(name):
-    """The registry names once lived here; they moved to :mod:`tetrasim.solvers.registry`."""
-    if name in ("SOLVER_ALIASES", "get_solver_class", "canonical_solver_name"):
-        from . import registry  # lazy: base must not import the concrete solvers at import time
-
-        return getattr(registry, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

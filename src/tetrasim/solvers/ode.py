@@ -27,6 +27,13 @@ import scipy.sparse.linalg
 from ..errors import CapabilityError, SimulationError, did_you_mean
 from ..kernels.ode import bicgstab_jacobi, jacobian_slots, ode_jacobian, ode_rhs
 from .base import Solver
+from .ode_continuation import (
+    SAVABLE_METHODS,
+    Continuation,
+    integrator_arrays,
+    remember_factored_matrix,
+    restore_integrator,
+)
 from .ode_linear import KrylovExponential, LinearOperator
 
 __all__ = ["ODESolver", "WellMixedODESolver"]
@@ -65,8 +72,9 @@ class ODESolver(Solver):
         controller gets 1/100 of ``rtol`` and ``atol`` (docs/concepts/ode.md §4).
     atol : float or array of shape (n_pools,), optional
         Absolute tolerance in molecules. Default ``0.01 * rtol * max(1, N)`` with ``N`` the
-        total number of molecules (all pools) at the start of each ``run`` segment: errors
-        far below a molecule in pools that hold almost nothing are not worth steps.
+        total number of molecules (all pools) when an integration starts (the first ``run``, or
+        the first after a setter): errors far below a molecule in pools that hold almost nothing
+        are not worth steps.
     method : str
         ``"auto"`` (default: ``"expm"`` for linear models, else ``"BDF"``), ``"expm"`` (linear
         models only: exact in time), ``"BDF"`` (stiff, sparse Jacobian), ``"Radau"`` (stiff,
@@ -146,6 +154,7 @@ class ODESolver(Solver):
         self.linear_solver = linear
         self.stats = {"steps": 0, "nfev": 0, "njev": 0, "nlu": 0}
         self.last_stats = dict(self.stats)
+        self.generation = 0  # parameter (or count) changes so far: a kept integrator is void after one
 
     def _positive(self, option, value, allow_inf=False):
         message = f"solver {self.name!r}: {option} must be a positive number, got {value!r}"
@@ -177,6 +186,8 @@ class ODESolver(Solver):
         """Entries in the lower envelope of the symmetrised Jacobian pattern in reverse
         Cuthill-McKee order: an upper bound on the fill of its LU factor without pivoting."""
         n = self.compiled.n_pools
+        if n == 0:  # nothing to factor (a model without species); RCM has no order to find
+            return 0
         pattern = scipy.sparse.csc_matrix((np.ones(self._nnz), self._indices, self._indptr), shape=(n, n))
         pattern = (pattern + pattern.T + scipy.sparse.eye(n, format="csc")).tocsr()
         order = scipy.sparse.csgraph.reverse_cuthill_mckee(pattern, symmetric_mode=True)
@@ -186,7 +197,9 @@ class ODESolver(Solver):
 
     def parameters_changed(self) -> None:
         """Nothing to rebuild: rates and clamps are read from the runtime at every evaluation,
-        and the Jacobian pattern depends only on the network's structure."""
+        and the Jacobian pattern depends only on the network's structure. An integrator kept
+        from the last run no longer applies (counts, rates or clamps changed)."""
+        self.generation += 1
 
     # ------------------------------------------------------------------ evaluations
     def rhs(self, y, clamped=None) -> np.ndarray:
@@ -209,7 +222,7 @@ class ODESolver(Solver):
 
     # ------------------------------------------------------------------ contract
     def new_runs(self, seed, n_runs):
-        return [None] * n_runs  # deterministic: nothing per run
+        return [{} for _ in range(n_runs)]  # deterministic: only the integrator kept between runs
 
     def default_atol(self, y) -> float:
         """Absolute tolerance (molecules) used when none is given: 0.01 · rtol · max(1, Σ|y|)."""
@@ -252,55 +265,108 @@ class ODESolver(Solver):
                 self.stats[key] += value
             return
 
-        def fun(t, y):
-            return self.rhs(y, clamped)
+        continuation = run_state.get("continuation") if isinstance(run_state, dict) else None
+        if continuation is not None and continuation.continues(t_start, y0, self.generation, clamped):
+            integrator = continuation.integrator  # the same steps as one uninterrupted run
+        else:
+            atol = self.atol if self.atol is not None else self.default_atol(y0)
+            integrator = self._new_integrator(t_start, y0, clamped, atol)
+        # samples before t_end come from the interpolant of the step that covers them; the ones at
+        # t_end (and round-off past it) take the final state exactly
+        before_end = int(np.searchsorted(times, t_end, side="left"))
 
-        atol = self.atol if self.atol is not None else self.default_atol(y0)
-        kwargs = {"rtol": _LOCAL_FRACTION * self.rtol, "atol": _LOCAL_FRACTION * np.asarray(atol),
-                  "max_step": self.max_step}
-        if self.method in _SPARSE_JACOBIAN:
-            kwargs["jac"] = lambda t, y: self.jacobian(y, clamped)
-        elif self.method == "LSODA":
-            kwargs["jac"] = lambda t, y: self.jacobian(y, clamped).toarray()
-        integrator = getattr(scipy.integrate, self.method)(fun, t_start, y0, t_end, **kwargs)
-        if self.method in _SPARSE_JACOBIAN and self.linear_solver == "krylov":
-            _use_krylov(integrator, _LOCAL_FRACTION * self.rtol)
-        if self.method == "BDF" and getattr(integrator, "D", None) is not None:
-            # SciPy allocates the difference table with np.empty; rows above the current order are
-            # read (harmlessly) before being written, and garbage NaNs there raise RuntimeWarnings
-            integrator.D[2:] = 0.0
+        def sample_covered(k):
+            stop = min(int(np.searchsorted(times, integrator.t, side="right")), before_end)
+            if stop > k and integrator.t_old is not None:
+                out[wanted[k:stop]] = reduce(integrator.dense_output()(times[k:stop])[record_pools]).T
+                return stop
+            return k
+
+        k = sample_covered(k)  # a kept integrator's last step may reach past this run's start
         last_report = time.perf_counter()
-        while integrator.status == "running":
+        while integrator.t < t_end:  # no end time of its own: a step may pass t_end (interpolated)
             message = integrator.step()
             self.last_stats["steps"] += 1
             if integrator.status == "failed":
                 raise SimulationError(f"solver {self.name!r} ({self.method}) failed at t = "
                                       f"{integrator.t:.6g} s: {message}. Try method='BDF', a larger "
                                       "rtol/atol, or check for rates that make counts blow up")
-            t_now = integrator.t
-            finished = integrator.status == "finished"
-            stop = len(times) if finished else int(np.searchsorted(times, t_now, side="right"))
-            if stop > k:
-                if finished:  # samples at t_end (and round-off past it) take the final state exactly
-                    at_end = int(np.searchsorted(times, t_now, side="left"))
-                    if at_end > k:
-                        dense = integrator.dense_output()(times[k:at_end])
-                        out[wanted[k:at_end]] = reduce(dense[record_pools]).T
-                    out[wanted[at_end:]] = reduce(integrator.y[record_pools])
-                else:
-                    out[wanted[k:stop]] = reduce(integrator.dense_output()(times[k:stop])[record_pools]).T
-                k = stop
-            if progress is not None and (finished or time.perf_counter() - last_report > _PROGRESS_INTERVAL):
-                progress(t_now)
+            k = sample_covered(k)
+            if progress is not None and time.perf_counter() - last_report > _PROGRESS_INTERVAL:
+                progress(min(integrator.t, t_end))
                 last_report = time.perf_counter()
-        y = np.array(integrator.y, dtype=np.float64)
+        if integrator.t > t_end and integrator.t_old is not None:
+            y = np.array(integrator.dense_output()(t_end), dtype=np.float64)  # inside the last step
+        else:
+            y = np.array(integrator.y, dtype=np.float64)
         y[clamped] = y0[clamped]
+        if k < len(times):  # samples at t_end (and round-off past it) take the final state exactly
+            out[wanted[k:]] = reduce(y[record_pools])
+        if progress is not None:
+            progress(t_end)
         for key in ("nfev", "njev", "nlu"):
-            self.last_stats[key] = int(getattr(integrator, key, 0))
+            total = int(getattr(integrator, key, 0))
+            self.last_stats[key] = total - integrator.counted.get(key, 0)
+            integrator.counted[key] = total
         for key, value in self.last_stats.items():
             self.stats[key] += value
         counts[:] = y
+        if isinstance(run_state, dict):
+            run_state["continuation"] = Continuation(integrator, t_end, y.copy(), self.generation,
+                                                     clamped.tobytes())
 
+    def _new_integrator(self, t_start, y0, clamped, atol):
+        """A SciPy integrator from ``y0`` at ``t_start`` with no end time (its steps ignore run ends)."""
+
+        def fun(t, y):
+            return self.rhs(y, clamped)
+
+        kwargs = {"rtol": _LOCAL_FRACTION * self.rtol, "atol": _LOCAL_FRACTION * np.asarray(atol),
+                  "max_step": self.max_step}
+        if self.method in _SPARSE_JACOBIAN:
+            kwargs["jac"] = lambda t, y: self.jacobian(y, clamped)
+        elif self.method == "LSODA":
+            kwargs["jac"] = lambda t, y: self.jacobian(y, clamped).toarray()
+        integrator = getattr(scipy.integrate, self.method)(fun, t_start, y0, math.inf, **kwargs)
+        if self.method in _SPARSE_JACOBIAN and self.linear_solver == "krylov":
+            _use_krylov(integrator, _LOCAL_FRACTION * self.rtol)
+        if self.method == "BDF" and getattr(integrator, "D", None) is not None:
+            # SciPy allocates the difference table with np.empty; rows above the current order are
+            # read (harmlessly) before being written, and garbage NaNs there raise RuntimeWarnings
+            integrator.D[2:] = 0.0
+        remember_factored_matrix(integrator)
+        integrator.counted = {}  # evaluations already added to self.stats
+        integrator.user_atol = atol
+        return integrator
+
+    # ------------------------------------------------------------------ checkpoints
+    def run_state_arrays(self, run_state) -> dict:
+        """What a checkpoint keeps of one replicate: the integrator, when the next run would continue it."""
+        continuation = run_state.get("continuation") if isinstance(run_state, dict) else None
+        if (continuation is None or continuation.generation != self.generation
+                or self.method not in SAVABLE_METHODS):
+            return {}
+        saved = integrator_arrays(continuation.integrator)
+        arrays = {f"integrator/{key}": value for key, value in saved.items()}
+        arrays["continuation/t"] = np.array(continuation.t)
+        arrays["continuation/y"] = continuation.y
+        arrays["continuation/clamped"] = np.frombuffer(continuation.clamped, dtype=bool)
+        arrays["continuation/atol"] = np.asarray(continuation.integrator.user_atol, dtype=np.float64)
+        return arrays
+
+    def run_state_from_arrays(self, arrays) -> dict:
+        if "continuation/t" not in arrays:
+            return {}
+        flat = arrays  # 'a/b' names: the checkpoint's datasets
+        t, y = float(flat["continuation/t"]), np.array(flat["continuation/y"], np.float64)
+        clamped = np.array(flat["continuation/clamped"], dtype=bool)
+        atol = np.array(flat["continuation/atol"], np.float64)
+        atol = float(atol) if atol.ndim == 0 else atol
+        prefix = "integrator/"
+        saved = {key[len(prefix):]: value for key, value in flat.items() if key.startswith(prefix)}
+        integrator = self._new_integrator(float(saved["attr/t"]), np.array(saved["attr/y"]), clamped, atol)
+        restore_integrator(integrator, saved)
+        return {"continuation": Continuation(integrator, t, y, self.generation, clamped.tobytes())}
 
     # ------------------------------------------------------------------ linear systems
     def linear_operator(self, clamped) -> LinearOperator:

@@ -14,7 +14,13 @@ from scipy.sparse.csgraph import connected_components
 from ..arguments import flag, seed_value
 from ..compile.compiler import reorder_csr
 from ..errors import SimulationError
-from ..kernels.opsplit import STREAM_WORDS, clear_touched, diffusion_operator, opsplit_steps, ssa_operator
+from ..kernels.opsplit import (
+    STREAM_WORDS,
+    clear_touched,
+    keyed_diffusion_operator,
+    opsplit_steps,
+    ssa_operator,
+)
 from ..units import to_si
 from .base import Solver
 
@@ -97,6 +103,7 @@ class OpSplitSolver(Solver):
         self._split = np.zeros(max(max_targets, 1), dtype=np.int64)
         self.stats = np.zeros(3, dtype=np.int64)  # reaction events, diffusion jumps, steps
         self.extent_offset = -1  # >= 0: count reaction firings in counts[extent_offset + local process]
+        self.pool_key = np.zeros(0, np.int64)  # global id of each pool on a part of a mesh; empty: its index
         self.parameters_changed()
 
     def _local_reactions(self) -> None:
@@ -208,12 +215,24 @@ class OpSplitSolver(Solver):
         run_state["step"] = step
         return t
 
+    def _launch(self, kernel, *arguments):
+        """Run one operator kernel (a back end that places or times kernels overrides this)."""
+        return kernel(*arguments)
+
+    def _exchange(self, counts) -> None:
+        """After the diffusion of a step: nothing on one process (the MPI back end sends its halo)."""
+
     def _profiled_steps(self, run_state, counts, t, t_stop, max_steps):
-        """The same steps as :func:`opsplit_steps`, one operator call at a time, timed."""
+        """The steps of :func:`opsplit_steps`, one operator call at a time from Python, each timed.
+
+        Used with ``profile=True`` and by the MPI back end (with its own :meth:`_launch`,
+        :meth:`_exchange` and global pool keys); the fast serial path is the numba loop.
+        """
         import time
 
         c, rt = self.compiled, self.runtime
         seed, run = np.uint64(run_state["seed"]), np.uint64(run_state["run"])
+        launch = self._launch
         taken = 0
         while t < t_stop and taken < max_steps:
             h, last = t_stop - t, True
@@ -221,7 +240,8 @@ class OpSplitSolver(Solver):
                 h, last = self._tau, False
             step = run_state["step"]
             start = time.perf_counter()
-            n_touched, events = ssa_operator(
+            n_touched, events = launch(
+                ssa_operator,
                 h,
                 seed,
                 run,
@@ -247,7 +267,8 @@ class OpSplitSolver(Solver):
                 self.extent_offset,
             )
             middle = time.perf_counter()
-            jumps = diffusion_operator(
+            jumps = launch(
+                keyed_diffusion_operator,
                 h,
                 seed,
                 run,
@@ -265,12 +286,16 @@ class OpSplitSolver(Solver):
                 self._incoming,
                 self._stream,
                 self._split,
+                self.pool_key,
             )
             end = time.perf_counter()
-            clear_touched(self._touched, self._touched_list, n_touched)
+            launch(clear_touched, self._touched, self._touched_list, n_touched)
+            self._exchange(counts)
             self.operator_seconds["ssa"] += middle - start
             self.operator_seconds["diffusion"] += end - middle
-            self.stats += np.array([events, jumps, 1], dtype=np.int64)
+            self.stats[0] += events
+            self.stats[1] += jumps
+            self.stats[2] += 1
             run_state["step"] = step + 1
             taken += 1
             t = t_stop if last else t + h
