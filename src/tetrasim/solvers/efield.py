@@ -2,15 +2,21 @@
 
 Each EField step of length ``efield_dt`` (docs/concepts/efield.md):
 
-1. the chemistry advances by the step with voltage-dependent rates frozen at the triangle
-   potentials (mean of the three vertex potentials);
-2. membrane currents of the step: ohmic currents from the open-channel occupancy (mean of
-   the counts at the start and end of the step) at the start-of-step potential, GHK currents
-   from the ion events counted during the step (each carries ``z·e``);
-3. backward Euler for the vertex potentials,
-   ``(C/dt + K + G_leak) ΔV = I_clamp − I_membrane − K V − G_leak (V − E_leak)``,
-   clamped vertices being fixed rows; the sparse LU is kept while dt and the matrix stay;
-4. voltage-dependent rates are refreshed from their tables.
+1. voltage-dependent rates are set from their tables at the triangle potentials (mean of the
+   three vertex potentials) predicted for the middle of the step, ``V + (h/2)·dV/dt`` with the
+   slope of the previous step (the gating sees the mid-step potential, as in NEURON's
+   staggered scheme);
+2. the chemistry advances by the step with those rates frozen;
+3. membrane currents of the step: ohmic currents from the open-channel occupancy (mean of
+   the counts at the start and end of the step), implicit in the potential (linearised:
+   ``g·(V_start − E)`` plus ``g·ΔV``, the conductance lumped a third to each corner), GHK
+   currents from the ion events counted during the step (each carries ``z·e``);
+4. backward Euler for the vertex potentials,
+   ``(C/dt + K + G_leak + G_open) ΔV = I_clamp − I_membrane − K V − G_leak (V − E_leak)``,
+   clamped vertices being fixed rows. The sparse LU of ``C/dt + K + G_leak`` is kept while
+   dt and the matrix stay; the changing ``G_open`` diagonal is taken by a fixed-point
+   iteration on that factor (it contracts by ``max g·dt/C`` per sweep; above 0.3 the step
+   factorises the full matrix instead).
 
 :class:`EFieldSolver` wraps the chemistry solver and keeps its contract, so the facade runs
 it like any solver. :class:`EFieldMethods` holds the Simulation calls (``set_potential``...).
@@ -34,6 +40,7 @@ from ..kernels.efield import (
     refresh_vdep_rates,
     rk23_chemistry,
     triangle_potentials,
+    vertex_conductance,
 )
 from ..recording.efield_probes import Potential, Vert, Verts
 from ..recording.probes import ROI, Tri
@@ -44,6 +51,8 @@ __all__ = ["EFieldSolver", "EFieldMethods", "wrap_efield", "DEFAULT_EFIELD_DT"]
 
 DEFAULT_EFIELD_DT = 1e-5  # s
 _MAX_RK_SUBSTEPS = 200  # explicit substeps per EField step before the ode chemistry falls back to BDF
+_MAX_CONTRACTION = 0.3  # largest g·dt/C for which the open-channel diagonal is iterated on the kept LU
+_SWEEP_TOLERANCE = 1e-12  # relative change of ΔV that ends the fixed-point sweeps
 _EMPTY_TIMES = np.zeros(0)
 _EMPTY_INDEX = np.zeros(0, np.int64)
 
@@ -55,6 +64,7 @@ class EFieldRun:
     inner: object
     potential: np.ndarray  # (n_vertices,) V
     tri_current: np.ndarray  # (n_currents, n_tris) A outward, over the last step
+    slope: np.ndarray | None = None  # (n_vertices,) V/s over the last step (None: none yet)
     substep: float = 0.0  # ode chemistry: last accepted explicit substep
     extra: dict = field(default_factory=dict)
 
@@ -105,6 +115,8 @@ class EFieldSolver(Solver):
         self._rx_scale = np.ascontiguousarray(self.compiled.rx_scale, dtype=np.float64)
         self._tri_potential = np.zeros(system.n_tris)
         self._open_start = np.zeros(system.ohmic_pool.shape)
+        self._open_conductance = np.zeros(n)  # S per vertex over the step
+        self._midpoint = np.zeros(n)
         self._quantities: list[tuple[np.ndarray, np.ndarray]] = []  # rows over [V, I_flat]
         self._probe_matrix = None
         self._work = None  # ode chemistry scratch
@@ -146,7 +158,6 @@ class EFieldSolver(Solver):
         while k < n_records and record_times[k] <= t + eps:
             sample(k)
             k += 1
-        self._refresh_rates(run_state.potential)
         while t < t_end - eps:
             target = t + self.dt
             t_next = min(target, t_end, float(record_times[k]) if k < n_records else math.inf)
@@ -154,11 +165,11 @@ class EFieldSolver(Solver):
                 t_next = target  # round-off: a record time or t_end one ulp before the full step
             h = t_next - t
             start = time.perf_counter()
+            self._refresh_rates(self._mid_step_potential(run_state, h))
             gather_open(counts, self.system.ohmic_pool, self._open_start)
             self._chemistry(run_state, counts, t, t_next)
             middle = time.perf_counter()
             self._potential_step(run_state, counts, h)
-            self._refresh_rates(run_state.potential)
             self.seconds["chemistry"] += middle - start
             self.seconds["efield"] += time.perf_counter() - middle
             t = t_next
@@ -172,6 +183,14 @@ class EFieldSolver(Solver):
             k += 1
 
     # ------------------------------------------------------------------ one step
+    def _mid_step_potential(self, run_state, h) -> np.ndarray:
+        """Vertex potentials predicted for the middle of a step of length ``h`` (second order)."""
+        if run_state.slope is None:
+            return run_state.potential
+        np.multiply(run_state.slope, 0.5 * h, out=self._midpoint)
+        self._midpoint += run_state.potential
+        return self._midpoint
+
     def _chemistry(self, run_state, counts, t, t_next) -> None:
         if self.inner.name == "ode":
             self._ode_chemistry(run_state, counts, t, t_next)
@@ -237,41 +256,80 @@ class EFieldSolver(Solver):
             ghk_currents(counts, s.ghk_in_pool, s.ghk_out_pool, s.ghk_charge, h, currents[n_ohmic:])
         outward = s.tri_to_vertex @ currents.sum(axis=0) if len(currents) else 0.0
         potential = run_state.potential
-        # Backward Euler on the change: (C/h + K + G) dV = I_clamp - I_membrane - K V - G V + G E.
+        # Backward Euler on the change: (C/h + K + G + G_open) dV = I_clamp - I_membrane - K V - G V + G E.
         # K annihilates constants, so K acts on V minus its mean: round-off then scales with the
         # spread of V, not with the resting offset (charge balance to ~1e-14 relative).
         rhs = (self.clamp_current - outward - s.stiffness @ (potential - potential.mean())
                - self.leak_conductance * potential + self.leak_current_source)
         rhs[self.clamped] = 0.0
-        potential += self._factor(h).solve(rhs)
+        if n_ohmic:
+            vertex_conductance(counts, self._open_start, s.ohmic_pool, s.ohmic_conductance, s.tri_vertices,
+                               self._open_conductance)
+            self._open_conductance[self.clamped] = 0.0
+            change = self._solve_with_open_channels(rhs, h)
+        else:
+            change = self._factor(h).solve(rhs)
+        potential += change
+        if run_state.slope is None:
+            run_state.slope = np.zeros_like(potential)
+        np.divide(change, h, out=run_state.slope)
+
+    def _solve_with_open_channels(self, rhs, h) -> np.ndarray:
+        """Solve (A + G_open) x = rhs, A the kept factor's matrix and G_open a diagonal ≥ 0.
+
+        Fixed point x ← A⁻¹(rhs − G_open x): A ≥ C/h (K and the leak are positive semidefinite),
+        so a sweep contracts by at most max(G_open·h/C) over membrane vertices. Beyond
+        ``_MAX_CONTRACTION`` the full matrix is factorised for this step.
+        """
+        s = self.system
+        diagonal = self._open_conductance
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(diagonal > 0, diagonal * h / s.capacitance, 0.0)
+        contraction = float(ratio.max()) if len(ratio) else 0.0
+        if not contraction < _MAX_CONTRACTION:  # also NaN/inf: no capacitance under open channels
+            return self._direct_solve(rhs, h, diagonal)
+        factor = self._factor(h)
+        change = factor.solve(rhs)
+        for _sweep in range(200):
+            update = factor.solve(rhs - diagonal * change)
+            size = float(np.max(np.abs(update - change)))
+            change = update
+            if size <= _SWEEP_TOLERANCE * max(float(np.max(np.abs(change))), 1e-300) or size == 0.0:
+                break
+        return change
+
+    def _direct_solve(self, rhs, h, extra_diagonal) -> np.ndarray:
+        """This step's full matrix, factorised once (open channels with little capacitance under them)."""
+        return self._factorise(h, extra_diagonal).solve(rhs)
 
     def _factor(self, h):
+        """The kept LU of ``C/h + K + G_leak`` (clamped rows as identity rows)."""
         key = round(h / self.dt, 9)
         factor = self._factors.get(key)
         if factor is None:
-            s = self.system
-            diagonal = s.capacitance / h + self.leak_conductance
-            # K is singular (constants) and the volume is connected: K + a non-negative diagonal is
-            # invertible exactly when the diagonal or a clamp pins the potential somewhere
-            if not (np.any(diagonal > 0) or np.any(self.clamped)):
-                raise SimulationError(
-                    "the membrane potential equations are singular: with zero capacitance and no leak "
-                    "(set_membrane_resistivity) or voltage clamp, the potential is not determined; "
-                    "give the membrane a capacitance, a resistivity or clamp a vertex")
-            matrix = (s.stiffness + scipy.sparse.diags(diagonal)).tocsr()
-            free = scipy.sparse.diags((~self.clamped).astype(np.float64))
-            matrix = (free @ matrix + scipy.sparse.diags(self.clamped.astype(np.float64))).tocsc()
-            try:
-                factor = scipy.sparse.linalg.splu(matrix)
-            except RuntimeError:
-                raise SimulationError(
-                    "the membrane potential equations are singular: with zero capacitance somewhere and no "
-                    "leak (set_membrane_resistivity) or voltage clamp, the potential is not determined; "
-                    "give the membrane a capacitance, a resistivity or clamp a vertex") from None
+            factor = self._factorise(h, 0.0)
             if len(self._factors) >= 8:
                 self._factors.clear()
             self._factors[key] = factor
         return factor
+
+    def _factorise(self, h, extra_diagonal):
+        s = self.system
+        diagonal = s.capacitance / h + self.leak_conductance + extra_diagonal
+        # K is singular (constants) and the volume is connected: K + a non-negative diagonal is
+        # invertible exactly when the diagonal or a clamp pins the potential somewhere
+        message = ("the membrane potential equations are singular: with zero capacitance somewhere and no "
+                   "leak (set_membrane_resistivity) or voltage clamp, the potential is not determined; "
+                   "give the membrane a capacitance, a resistivity or clamp a vertex")
+        if not (np.any(diagonal > 0) or np.any(self.clamped)):
+            raise SimulationError(message)
+        matrix = (s.stiffness + scipy.sparse.diags(diagonal)).tocsr()
+        free = scipy.sparse.diags((~self.clamped).astype(np.float64))
+        matrix = (free @ matrix + scipy.sparse.diags(self.clamped.astype(np.float64))).tocsc()
+        try:
+            return scipy.sparse.linalg.splu(matrix)
+        except RuntimeError:
+            raise SimulationError(message) from None
 
     def _refresh_rates(self, potential) -> None:
         s = self.system
@@ -422,6 +480,7 @@ class EFieldMethods:
         solver.initial_potential[vertices] = value
         for run in self._run_states or ():
             run.potential[vertices] = value
+            run.slope = None  # a set potential starts a new history: no mid-step extrapolation
 
     def get_potential(self, where=None, per_element: bool = False):
         """Potential (V) of ``where`` (weighted mean, or per vertex); per replicate when runs > 1."""
