@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 __all__ = ["CableGeometry", "cable_geometry", "hh_model", "hh_rates", "run_cable", "cable_analytic",
-           "neuron_cable", "spike_times", "RALLPACK"]
+           "neuron_cable", "spike_times", "plot_ends", "RALLPACK"]
 
 #: Rallpack parameters (SI): cable, passive membrane, HH channels
 RALLPACK = dict(length=1e-3, diameter=1e-6, axial_resistivity=1.0, membrane_resistivity=4.0, capacitance=0.01,
@@ -251,3 +252,28 @@ def spike_times(times, potential, threshold=0.0) -> np.ndarray:
     v = np.asarray(potential) - threshold
     up = np.flatnonzero((v[:-1] < 0) & (v[1:] >= 0))
     return times[up] - v[up] * (times[up + 1] - times[up]) / (v[up + 1] - v[up])
+
+
+def plot_ends(times, ours, reference, label, path, title):
+    """V against t at both ends, ours (solid) and the reference (dashed, when given); returns the path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    reference = list(reference or [])
+    for index, (v, where) in enumerate(zip(ours, ("x = 0", "x = 1 mm"), strict=True)):
+        ax.plot(times[: len(v)] * 1e3, v * 1e3, color=f"C{index}", label=f"tetrasim, {where}")
+        if index < len(reference):
+            ref = reference[index]
+            ax.plot(times[: len(ref)] * 1e3, ref * 1e3, "--", color=("k", "grey")[index], label=f"{label}, {where}")
+    ax.set_xlabel("time (ms)")
+    ax.set_ylabel("V (mV)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
