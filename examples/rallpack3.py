@@ -32,12 +32,13 @@ def main(argv=None) -> dict:
     parser.add_argument("--no-neuron", action="store_true", help="do not run the NEURON reference")
     parser.add_argument("--out", default=".", help="folder for rallpack3.png")
     args = parser.parse_args(argv)
-    out = run_cable("hh", solver=args.solver, n_slices=args.n_slices, efield_dt=args.efield_dt, t_end=args.t_end,
-                    every=args.every, seed=args.seed)
+    out = run_cable("hh", solver=args.solver, n_slices=args.n_slices, efield_dt=args.efield_dt,
+                    t_end=args.t_end, every=args.every, seed=args.seed)
     cable, times = out["cable"], out["times"]
     ours = [out["v_start"][0], out["v_end"][0]]
     spikes = [spike_times(times, v) for v in ours]
-    print(f"Rallpack 3 ({args.solver}), {args.n_slices} slices, efield_dt {args.efield_dt:g} s, {args.t_end:g} s:")
+    print(f"Rallpack 3 ({args.solver}), {args.n_slices} slices, efield_dt {args.efield_dt:g} s, "
+          f"{args.t_end:g} s:")
     for where, found in zip(("x = 0", "x = 1 mm"), spikes, strict=True):
         print(f"  spikes at {where} (ms): {np.round(found * 1e3, 4).tolist()}")
     velocity = cable.length / (spikes[1][0] - spikes[0][0]) if all(len(s) for s in spikes) else float("nan")
@@ -52,7 +53,8 @@ def main(argv=None) -> dict:
         else:
             reference = [v0, v1]
             n = min(len(t_ref), len(times))
-            rms = [float(np.sqrt(np.mean((a[:n] - b[:n]) ** 2))) for a, b in zip(ours, reference, strict=True)]
+            rms = [float(np.sqrt(np.mean((a[:n] - b[:n]) ** 2)))
+                   for a, b in zip(ours, reference, strict=True)]
             ref_spikes = [spike_times(t_ref, v) for v in reference]
             ref_velocity = cable.length / (ref_spikes[1][0] - ref_spikes[0][0])
             print(f"  NEURON spikes at x = 0 (ms): {np.round(ref_spikes[0] * 1e3, 4).tolist()}")

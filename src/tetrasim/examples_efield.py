@@ -267,7 +267,8 @@ def plot_ends(times, ours, reference, label, path, title):
         ax.plot(times[: len(v)] * 1e3, v * 1e3, color=f"C{index}", label=f"tetrasim, {where}")
         if index < len(reference):
             ref = reference[index]
-            ax.plot(times[: len(ref)] * 1e3, ref * 1e3, "--", color=("k", "grey")[index], label=f"{label}, {where}")
+            ax.plot(times[: len(ref)] * 1e3, ref * 1e3, "--", color=("k", "grey")[index],
+                    label=f"{label}, {where}")
     ax.set_xlabel("time (ms)")
     ax.set_ylabel("V (mV)")
     ax.set_title(title)

@@ -123,7 +123,8 @@ def purkinje_model():
     on = 1e6 * 1e3 * _QT_BK  # k1 · onoffrate, per binding site
     for n in range(4):
         for kind, kd in (("C", 8.63e-6), ("O", 0.6563e-6)):
-            pm.reaction(f"BK.{kind}{n}.s + Ca.i <-> BK.{kind}{n + 1}.s", kf=(4 - n) * on, kb=(n + 1) * kd * on)
+            pm.reaction(f"BK.{kind}{n}.s + Ca.i <-> BK.{kind}{n + 1}.s", kf=(4 - n) * on,
+                        kb=(n + 1) * kd * on)
     for n in range(5):
         pm.vdep_transition(f"BK.C{n} -> BK.O{n}", rate=_bk_rate(_BK_OPEN[n], 0.73))
         pm.vdep_transition(f"BK.O{n} -> BK.C{n}", rate=_bk_rate(_BK_CLOSE[n], -0.67))
@@ -185,5 +186,5 @@ def run_purkinje(solver="ode", length=10e-6, diameter=2e-6, n_slices=5, t_end=20
             return sum(series(r) for r in record)
         return np.asarray(results[record][0])
 
-    return {"times": results.times_of(records["V"]), **{name: series(record) for name, record in records.items()},
-            "simulation": sim, "cable": cable}
+    data = {name: series(record) for name, record in records.items()}
+    return {"times": results.times_of(records["V"]), **data, "simulation": sim, "cable": cable}
