@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["CableGeometry", "cable_geometry", "hh_model", "hh_rates", "run_cable", "cable_analytic",
-           "neuron_cable", "spike_times", "plot_ends", "RALLPACK"]
+           "neuron_cable", "spike_times", "plot_ends", "set_hh_channels", "RALLPACK"]
 
 #: Rallpack parameters (SI): cable, passive membrane, HH channels
 RALLPACK = dict(length=1e-3, diameter=1e-6, axial_resistivity=1.0, membrane_resistivity=4.0, capacitance=0.01,
@@ -133,6 +133,18 @@ def _hh_steady_state(V, rest=-65e-3):
     return na, k
 
 
+def set_hh_channels(sim, patch, membrane_area):
+    """Na and K channels of the Rallpack densities on ``patch`` (area ``membrane_area``, m²), each
+    state at its resting equilibrium share; whole numbers for stochastic solvers."""
+    p = RALLPACK
+    na, k = _hh_steady_state(p["rest"], p["rest"])
+    for channel, density, states in (("Na", p["g_na"], na), ("K", p["g_k"], k)):
+        total = density / p["channel_conductance"] * membrane_area
+        for state, probability in states.items():
+            count = total * probability
+            sim.set_count(patch, f"{channel}.{state}", round(count) if sim.solver.stochastic else count)
+
+
 def run_cable(
     kind="passive",
     solver="ode",
@@ -166,13 +178,7 @@ def run_cable(
     sim.set_membrane_resistivity("membrane", p["membrane_resistivity"], p["e_leak"])
     sim.set_current_clamp(ts.Verts(cable.start_vertices), current)
     if hh:
-        membrane_area = cable.perimeter * length
-        na, k = _hh_steady_state(p["rest"], p["rest"])
-        for channel, density, states in (("Na", p["g_na"], na), ("K", p["g_k"], k)):
-            total = density / p["channel_conductance"] * membrane_area
-            for state, probability in states.items():
-                count = total * probability
-                sim.set_count("memb", f"{channel}.{state}", round(count) if sim.solver.stochastic else count)
+        set_hh_channels(sim, "memb", cable.perimeter * length)
     start = sim.record(ts.Potential(ts.Verts(cable.start_vertices)), every=every)
     end = sim.record(ts.Potential(ts.Verts(cable.end_vertices)), every=every)
     results = sim.run(t_end, runs=runs)
