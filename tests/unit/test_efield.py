@@ -272,3 +272,18 @@ def test_channels_without_a_membrane_is_a_compile_error():
     geom.patch("p", tris=mesh.surface_tris(), inner="c", systems=["pm"])
     with pytest.raises(CompileError, match="no membrane"):
         ts.Simulation(model, geom, solver="ssa")
+
+
+def test_set_rate_on_a_voltage_dependent_transition_is_a_simulation_error():
+    """Its rate is refreshed from the table every EField step: set_rate would be silently lost."""
+    model = ts.Model()
+    model.channel("K", states=["c", "o"])
+    pm = model.surface_system("pm")
+    pm.vdep_transition("K.c -> K.o", rate=lambda V: 10.0, name="open")
+    pm.reaction("K.o.s -> K.c.s", kf=5.0, name="close")
+    cable = cable_geometry(length=4e-6, n_slices=2, surface_systems=["pm"])
+    sim = ts.Simulation(model, cable.geometry, solver="ssa", efield_dt=1e-5)
+    with pytest.raises(SimulationError, match="voltage-dependent"):
+        sim.set_rate("open", 20.0)
+    sim.set_rate("close", 7.0)  # an ordinary surface reaction on the channel keeps working
+    assert sim.get_rate("close") == 7.0
