@@ -395,7 +395,7 @@ class Simulation(DataAccessMixin, CheckpointMixin, EFieldMethods):
             raise SimulationError(
                 f"reaction {reaction!r} is voltage-dependent: every EField step takes its rate from its "
                 "table at the membrane potential, so set_rate would be overwritten; build the model with the "
-                "rate you want (a rate function of V with that factor), or use a voltage-independent reaction")
+                "rate you want (a rate function of V with that factor), or a voltage-independent reaction")
         for i in rules:
             self._rule_k[i] = value
         self.runtime.rx_rate[mask] = c.rx_scale[mask] * value
