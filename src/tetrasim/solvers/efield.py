@@ -14,9 +14,9 @@ Each EField step of length ``efield_dt`` (docs/concepts/efield.md):
 4. backward Euler for the vertex potentials,
    ``(C/dt + K + G_leak + G_open) ΔV = I_clamp − I_membrane − K V − G_leak (V − E_leak)``,
    clamped vertices being fixed rows. The sparse LU of ``C/dt + K + G_leak`` is kept while
-   dt and the matrix stay; the changing ``G_open`` diagonal is taken by fixed-point sweeps
-   on that factor (usually one or two; the step's own matrix is factorised when they do not
-   contract).
+   dt and the matrix stay; the changing ``G_open`` diagonal is taken by conjugate gradients
+   preconditioned with that factor (usually one or two iterations; the step's own matrix is
+   factorised when they do not converge).
 
 :class:`EFieldSolver` wraps the chemistry solver and keeps its contract, so the facade runs
 it like any solver. :class:`EFieldMethods` holds the Simulation calls (``set_potential``...).
@@ -51,8 +51,8 @@ __all__ = ["EFieldSolver", "EFieldMethods", "wrap_efield", "DEFAULT_EFIELD_DT"]
 
 DEFAULT_EFIELD_DT = 1e-5  # s
 _MAX_RK_SUBSTEPS = 200  # explicit substeps per EField step before the ode chemistry falls back to BDF
-_SWEEP_TOLERANCE = 1e-2  # relative change of ΔV that ends the open-channel fixed-point sweeps
-_MAX_SWEEPS = 30  # sweeps on the kept LU before the step's own matrix is factorised
+_SWEEP_TOLERANCE = 1e-2  # relative change of ΔV that ends the open-channel iterations
+_MAX_SWEEPS = 30  # iterations on the kept LU before the step's own matrix is factorised
 _EMPTY_TIMES = np.zeros(0)
 _EMPTY_INDEX = np.zeros(0, np.int64)
 
@@ -112,6 +112,7 @@ class EFieldSolver(Solver):
         self.clamp_current = np.zeros(n)  # A into the cell
         self.clamped = np.zeros(n, dtype=bool)
         self._factors: dict[float, object] = {}
+        self._matrices: dict[float, scipy.sparse.csr_matrix] = {}  # the factorised matrices
         self._rx_scale = np.ascontiguousarray(self.compiled.rx_scale, dtype=np.float64)
         self._tri_potential = np.zeros(system.n_tris)
         self._open_start = np.zeros(system.ohmic_pool.shape)
@@ -277,44 +278,57 @@ class EFieldSolver(Solver):
     def _solve_with_open_channels(self, rhs, h) -> np.ndarray:
         """Solve (A + G_open) x = rhs, A the kept factor's matrix and G_open a diagonal ≥ 0.
 
-        Fixed point x ← A⁻¹(rhs − G_open x) from x = A⁻¹ rhs. Each sweep shrinks the error by
-        the contraction ρ(A⁻¹G_open) ≤ max(G_open·h/C), in practice much less (the stiffness
-        couples a vertex to its neighbours): ~0.01 for stochastic HH channels on a 0.2 µm mesh at
-        10 µs, ≤ 0.1 for Rallpack 3 at 1 µs. It stops when a sweep changes x by less than
-        ``_SWEEP_TOLERANCE`` of its size (the error left is about ρ times that: a term of
-        second order in dt), and factorises this step's full matrix when sweeps stop
-        contracting.
+        Conjugate gradients preconditioned with the kept LU of A, from x = A⁻¹ rhs. On the free
+        vertices A + G_open is symmetric positive definite and the preconditioned matrix has its
+        eigenvalues in [1, 1 + ρ], ρ = ρ(A⁻¹G_open) ≤ max(G_open·h/C) and in practice much less
+        (the stiffness ties a vertex to its neighbours), so each iteration shrinks the error by
+        about ρ/4: one or two iterations. It stops when an update changes x by less than
+        ``_SWEEP_TOLERANCE`` of its size (the error left is a small fraction of that: a term of
+        second order in dt); this step's own matrix is factorised if it does not converge.
         """
         diagonal = self._open_conductance
         factor = self._factor(h)
-        change = factor.solve(rhs)
+        x = factor.solve(rhs)
         if not diagonal.any():
-            return change
-        previous = math.inf
-        for _sweep in range(_MAX_SWEEPS):
-            update = factor.solve(rhs - diagonal * change)
-            size = float(np.max(np.abs(update - change)))
-            change = update
-            if size <= _SWEEP_TOLERANCE * float(np.max(np.abs(change))):
-                return change
-            if not size < previous:  # not contracting (or NaN): solve this step directly
+            return x
+        matrix = self._matrices[round(h / self.dt, 9)]
+        residual = -diagonal * x  # rhs − (A + G) x with A x = rhs
+        z = factor.solve(residual)
+        direction = z.copy()
+        rz = float(residual @ z)
+        for _iteration in range(_MAX_SWEEPS):
+            q = matrix @ direction + diagonal * direction
+            curvature = float(direction @ q)
+            if not curvature > 0:  # converged to round-off (or broken down): nothing more to gain
                 break
-            previous = size
+            alpha = rz / curvature
+            x += alpha * direction
+            if abs(alpha) * float(np.max(np.abs(direction))) <= _SWEEP_TOLERANCE * float(np.max(np.abs(x))):
+                return x
+            residual -= alpha * q
+            z = factor.solve(residual)
+            rz_next = float(residual @ z)
+            direction = z + (rz_next / rz) * direction
+            rz = rz_next
+        if np.all(np.isfinite(x)) and _iteration < _MAX_SWEEPS - 1:
+            return x
         return self._direct_solve(rhs, h, diagonal)
 
     def _direct_solve(self, rhs, h, extra_diagonal) -> np.ndarray:
         """This step's full matrix, factorised once (open channels with little capacitance under them)."""
-        return self._factorise(h, extra_diagonal).solve(rhs)
+        return self._factorise(h, extra_diagonal)[0].solve(rhs)
 
     def _factor(self, h):
         """The kept LU of ``C/h + K + G_leak`` (clamped rows as identity rows)."""
         key = round(h / self.dt, 9)
         factor = self._factors.get(key)
         if factor is None:
-            factor = self._factorise(h, 0.0)
+            factor, matrix = self._factorise(h, 0.0)
             if len(self._factors) >= 8:
                 self._factors.clear()
+                self._matrices.clear()
             self._factors[key] = factor
+            self._matrices[key] = matrix.tocsr()
         return factor
 
     def _factorise(self, h, extra_diagonal):
@@ -331,7 +345,7 @@ class EFieldSolver(Solver):
         free = scipy.sparse.diags((~self.clamped).astype(np.float64))
         matrix = (free @ matrix + scipy.sparse.diags(self.clamped.astype(np.float64))).tocsc()
         try:
-            return scipy.sparse.linalg.splu(matrix)
+            return scipy.sparse.linalg.splu(matrix), matrix
         except RuntimeError:
             raise SimulationError(message) from None
 
@@ -359,6 +373,7 @@ class EFieldSolver(Solver):
     def invalidate(self) -> None:
         """Leak, clamps or capacitance changed: factorisations must be rebuilt."""
         self._factors.clear()
+        self._matrices.clear()
 
     # ------------------------------------------------------------------ probes
     def add_quantity(self, columns: np.ndarray, weights: np.ndarray) -> int:
