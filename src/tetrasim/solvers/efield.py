@@ -11,9 +11,11 @@ Each EField step of length ``efield_dt`` (docs/concepts/efield.md):
    the counts at the start and end of the step), implicit in the potential (linearised:
    ``g·(V_start − E)`` plus ``g·ΔV``, the conductance lumped a third to each corner), GHK
    currents from the ion events counted during the step (each carries ``z·e``);
-4. backward Euler for the vertex potentials,
-   ``(C/dt + K + G_leak + G_open) ΔV = I_clamp − I_membrane − K V − G_leak (V − E_leak)``,
-   clamped vertices being fixed rows. The sparse LU of ``C/dt + K + G_leak`` is kept while
+4. a θ-step for the vertex potentials,
+   ``(C/dt + θ(K + G_leak + G_open)) ΔV = I_clamp − I_membrane − K V − G_leak (V − E_leak)``,
+   clamped vertices being fixed rows: Crank–Nicolson (θ = 1/2, second order with the
+   mid-step rates and the trapezoid occupancy) for ``ode``, backward Euler (θ = 1, which damps
+   the kicks of single channel events in the stiff modes) for ``ssa`` and ``opsplit``. The sparse LU of ``C/dt + θ(K + G_leak)`` is kept while
    dt and the matrix stay; the changing ``G_open`` diagonal is taken by conjugate gradients
    preconditioned with that factor (usually one or two iterations; the step's own matrix is
    factorised when they do not converge).
@@ -103,6 +105,8 @@ class EFieldSolver(Solver):
         if not (math.isfinite(dt) and dt > 0):
             raise SimulationError(f"efield_dt must be a positive time (s), got {efield_dt!r}")
         self.dt = dt
+        # Crank–Nicolson for deterministic channels; backward Euler (L-stable) for stochastic ones
+        self.theta = 0.5 if inner.name == "ode" else 1.0
         system = self.compiled.extra["efield"]
         self.system = system
         n = system.n_vertices
@@ -257,16 +261,22 @@ class EFieldSolver(Solver):
             ghk_currents(counts, s.ghk_in_pool, s.ghk_out_pool, s.ghk_charge, h, currents[n_ohmic:])
         outward = s.tri_to_vertex @ currents.sum(axis=0) if len(currents) else 0.0
         potential = run_state.potential
-        # Backward Euler on the change: (C/h + K + G + G_open) dV = I_clamp - I_membrane - K V - G V + G E.
+        # θ-step on the change: (C/h + θ(K + G + G_open)) dV = I_clamp - I_membrane - K V - G V + G E.
         # K annihilates constants, so K acts on V minus its mean: round-off then scales with the
         # spread of V, not with the resting offset (charge balance to ~1e-14 relative).
         rhs = (self.clamp_current - outward - s.stiffness @ (potential - potential.mean())
                - self.leak_conductance * potential + self.leak_current_source)
         rhs[self.clamped] = 0.0
+        if self.theta != 1.0:
+            # rows without capacitance (the volume's inner vertices) are constraints, not ODEs: they
+            # hold at the end of the step (backward Euler), which is the θ-row scaled by θ (the
+            # matrix stays symmetric); a θ = 1/2 constraint would flip sign around its solution
+            rhs[self.system.capacitance == 0] *= self.theta
         if n_ohmic:
             vertex_conductance(counts, self._open_start, s.ohmic_pool, s.ohmic_conductance, s.tri_vertices,
                                self._open_conductance)
             self._open_conductance[self.clamped] = 0.0
+            self._open_conductance *= self.theta
             change = self._solve_with_open_channels(rhs, h)
         else:
             change = self._factor(h).solve(rhs)
@@ -333,7 +343,7 @@ class EFieldSolver(Solver):
 
     def _factorise(self, h, extra_diagonal):
         s = self.system
-        diagonal = s.capacitance / h + self.leak_conductance + extra_diagonal
+        diagonal = s.capacitance / h + self.theta * self.leak_conductance + extra_diagonal
         # K is singular (constants) and the volume is connected: K + a non-negative diagonal is
         # invertible exactly when the diagonal or a clamp pins the potential somewhere
         message = ("the membrane potential equations are singular: with zero capacitance somewhere and no "
@@ -341,7 +351,7 @@ class EFieldSolver(Solver):
                    "give the membrane a capacitance, a resistivity or clamp a vertex")
         if not (np.any(diagonal > 0) or np.any(self.clamped)):
             raise SimulationError(message)
-        matrix = (s.stiffness + scipy.sparse.diags(diagonal)).tocsr()
+        matrix = (self.theta * s.stiffness + scipy.sparse.diags(diagonal)).tocsr()
         free = scipy.sparse.diags((~self.clamped).astype(np.float64))
         matrix = (free @ matrix + scipy.sparse.diags(self.clamped.astype(np.float64))).tocsc()
         try:
