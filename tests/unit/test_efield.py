@@ -81,10 +81,10 @@ def test_charge_is_conserved_on_a_closed_passive_membrane(solver, corner):
     cable, sim = _passive_cable(efield_dt=1e-5, solver=solver)
     sim.set_potential("membrane", -65e-3)
     vertex = int(cable.start_vertices[corner])
-    assert (sim.solver.system.capacitance[list(sim.solver.system.vertex_ids).index(vertex)] > 0) == bool(corner)
+    system = sim.solver.system
+    assert (system.capacitance[list(system.vertex_ids).index(vertex)] > 0) == bool(corner)
     sim.set_current_clamp(ts.Vert(vertex), 3e-12)
     sim.run(2e-3)
-    system = sim.solver.system
     potential = sim.get_potential(ts.Verts(system.vertex_ids), per_element=True)
     charge = float(system.capacitance @ (potential + 65e-3))
     assert abs(charge - 3e-12 * 2e-3) <= 1e-12 * 3e-12 * 2e-3

@@ -15,8 +15,9 @@ Each EField step of length ``efield_dt`` (docs/concepts/efield.md):
    ``(C/dt + θ(K + G_leak + G_open)) ΔV = I_clamp − I_membrane − K V − G_leak (V − E_leak)``,
    clamped vertices being fixed rows: Crank–Nicolson (θ = 1/2, second order with the
    mid-step rates and the trapezoid occupancy) for ``ode``, backward Euler (θ = 1, which damps
-   the kicks of single channel events in the stiff modes) for ``ssa`` and ``opsplit``. The sparse LU of ``C/dt + θ(K + G_leak)`` is kept while
-   dt and the matrix stay; the changing ``G_open`` diagonal is taken by conjugate gradients
+   the kicks of single channel events in the stiff modes) for ``ssa`` and ``opsplit``; rows
+   without capacitance are constraints held at the end of the step. The sparse LU of
+   ``C/dt + θ(K + G_leak)`` is kept while dt and the matrix stay; the changing ``G_open`` diagonal is taken by conjugate gradients
    preconditioned with that factor (usually one or two iterations; the step's own matrix is
    factorised when they do not converge).
 
