@@ -17,7 +17,8 @@ Each EField step of length ``efield_dt`` (docs/concepts/efield.md):
    mid-step rates and the trapezoid occupancy) for ``ode``, backward Euler (θ = 1, which damps
    the kicks of single channel events in the stiff modes) for ``ssa`` and ``opsplit``; rows
    without capacitance are constraints held at the end of the step. The sparse LU of
-   ``C/dt + θ(K + G_leak)`` is kept while dt and the matrix stay; the changing ``G_open`` diagonal is taken by conjugate gradients
+   ``C/dt + θ(K + G_leak)`` is kept while dt and the matrix stay; the changing ``G_open``
+   diagonal is taken by conjugate gradients
    preconditioned with that factor (usually one or two iterations; the step's own matrix is
    factorised when they do not converge).
 
