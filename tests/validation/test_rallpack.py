@@ -1,7 +1,7 @@
 """Rallpack 3 (Hodgkin–Huxley axon) against NEURON run here, and stochastic channels.
 
 NEURON (PyPI ``neuron``) simulates the same cable: 1,000 segments, dt 1 µs, the ``hh``
-mechanism at 6.3 °C, with the mesh cable's own cross-section and membrane per length
+mechanism at 6.3 °C without its 1 mV rate tables, Crank–Nicolson (``secondorder = 2``), with the mesh cable's own cross-section and membrane per length
 (``tetrasim.examples_efield.neuron_cable``). The default run is reduced (6 ms, coarse
 steps) and checks what the reduction can: conduction velocity within 3 % of NEURON's and
 second-order convergence of the spike times in efield_dt. The full
@@ -88,7 +88,7 @@ def test_rallpack3_full_against_neuron(validation_row):
         case="Rallpack 3 (HH axon, deterministic channels)",
         solver="ode",
         runs=1,
-        reference="NEURON 1000 segments, dt 1 us",
+        reference="NEURON 1000 segments, dt 1 us, secondorder 2, no hh rate tables",
         tolerance="RMS 0.15 mV (x=0), 1.1 mV (x=1 mm); velocity 3 %",
         worst=worst,
         passed=worst <= 1,
