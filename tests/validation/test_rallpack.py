@@ -1,10 +1,11 @@
 """Rallpack 3 (Hodgkin–Huxley axon) against NEURON run here, and stochastic channels.
 
 NEURON (PyPI ``neuron``) simulates the same cable: 1,000 segments, dt 1 µs, the ``hh``
-mechanism at 6.3 °C without its 1 mV rate tables, Crank–Nicolson (``secondorder = 2``), with the mesh cable's own cross-section and membrane per length
+mechanism at 6.3 °C without its 1 mV rate tables, Crank–Nicolson (``secondorder = 2``),
+with the mesh cable's own cross-section and membrane per length
 (``tetrasim.examples_efield.neuron_cable``). The default run is reduced (6 ms, coarse
 steps) and checks what the reduction can: conduction velocity within 3 % of NEURON's and
-second-order convergence of the spike times in efield_dt. The full
+better-than-first-order convergence of the spike times in efield_dt. The full
 case (0.1 s, efield_dt 1 µs) carries the ``validation`` marker.
 """
 
