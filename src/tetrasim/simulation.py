@@ -389,9 +389,15 @@ class Simulation(DataAccessMixin, CheckpointMixin, EFieldMethods):
         value = float(to_si(k, rate_dims(first.order, first.surface_only), f"rate of {reaction}"))
         if not math.isfinite(value) or value < 0:
             raise SimulationError(f"rate constant of {reaction!r} must be finite and >= 0, got {k!r}")
+        mask = np.isin(c.rx_rule, rules)
+        efield = c.extra.get("efield")
+        if efield is not None and np.isin(np.flatnonzero(mask), efield.vdep_process).any():
+            raise SimulationError(
+                f"reaction {reaction!r} is voltage-dependent: every EField step takes its rate from its "
+                "table at the membrane potential, so set_rate would be overwritten; build the model with the "
+                "rate you want (a rate function of V with that factor), or a voltage-independent reaction")
         for i in rules:
             self._rule_k[i] = value
-        mask = np.isin(c.rx_rule, rules)
         self.runtime.rx_rate[mask] = c.rx_scale[mask] * value
         self.solver.parameters_changed()
 

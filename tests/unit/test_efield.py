@@ -70,14 +70,21 @@ def test_voltage_clamp_on_a_prism_gives_a_linear_potential():
         assert abs(mean - 10.0 * (1 - plane / cable.length)) < 1e-10
 
 
-def test_charge_is_conserved_on_a_closed_passive_membrane():
-    """No leak: Σ C_i ΔV_i equals the injected charge I·T (backward Euler, K has zero column sums)."""
-    cable, sim = _passive_cable(efield_dt=1e-5)
+@pytest.mark.parametrize("solver, corner", [("ssa", 0), ("ode", 1)])
+def test_charge_is_conserved_on_a_closed_passive_membrane(solver, corner):
+    """No leak: Σ C_i ΔV_i equals the injected charge I·T (K has zero column sums).
+
+    ``ssa``: backward Euler, current into the axis vertex (no capacitance). ``ode``:
+    Crank–Nicolson, current into a membrane vertex (into a vertex without capacitance the
+    trapezoid takes half of a current step in its first step: docs/concepts/efield.md §3).
+    """
+    cable, sim = _passive_cable(efield_dt=1e-5, solver=solver)
     sim.set_potential("membrane", -65e-3)
-    vertex = int(cable.start_vertices[0])
+    vertex = int(cable.start_vertices[corner])
+    system = sim.solver.system
+    assert (system.capacitance[list(system.vertex_ids).index(vertex)] > 0) == bool(corner)
     sim.set_current_clamp(ts.Vert(vertex), 3e-12)
     sim.run(2e-3)
-    system = sim.solver.system
     potential = sim.get_potential(ts.Verts(system.vertex_ids), per_element=True)
     charge = float(system.capacitance @ (potential + 65e-3))
     assert abs(charge - 3e-12 * 2e-3) <= 1e-12 * 3e-12 * 2e-3
@@ -108,11 +115,12 @@ def test_analytic_cable_reproduces_the_published_rallpack1_values():
     assert abs(at_start - 101.935e-3) < 1e-6 and abs(at_end - 43.097e-3) < 1e-6
 
 
-@pytest.mark.parametrize("solver", ["ssa", "opsplit"])
-def test_passive_cable_is_the_same_with_every_solver(solver):
-    """Without chemistry the EField loop does not depend on the chemistry solver."""
+def test_passive_cable_is_the_same_with_both_stochastic_solvers():
+    """Without chemistry the EField loop does not depend on the chemistry solver (``ssa`` and
+    ``opsplit`` both step V by backward Euler; ``ode`` by Crank–Nicolson, checked against the
+    analytic cable in the Rallpack 1 tests)."""
     results = []
-    for name in ("ode", solver):
+    for name in ("ssa", "opsplit"):
         cable, sim = _passive_cable(solver=name, efield_dt=1e-5)
         sim.set_potential("membrane", -65e-3)
         sim.set_membrane_resistivity("membrane", 4.0, -65e-3)
@@ -272,3 +280,18 @@ def test_channels_without_a_membrane_is_a_compile_error():
     geom.patch("p", tris=mesh.surface_tris(), inner="c", systems=["pm"])
     with pytest.raises(CompileError, match="no membrane"):
         ts.Simulation(model, geom, solver="ssa")
+
+
+def test_set_rate_on_a_voltage_dependent_transition_is_a_simulation_error():
+    """Its rate is refreshed from the table every EField step: set_rate would be silently lost."""
+    model = ts.Model()
+    model.channel("K", states=["c", "o"])
+    pm = model.surface_system("pm")
+    pm.vdep_transition("K.c -> K.o", rate=lambda V: 10.0, name="open")
+    pm.reaction("K.o.s -> K.c.s", kf=5.0, name="close")
+    cable = cable_geometry(length=4e-6, n_slices=2, surface_systems=["pm"])
+    sim = ts.Simulation(model, cable.geometry, solver="ssa", efield_dt=1e-5)
+    with pytest.raises(SimulationError, match="voltage-dependent"):
+        sim.set_rate("open", 20.0)
+    sim.set_rate("close", 7.0)  # an ordinary surface reaction on the channel keeps working
+    assert sim.get_rate("close") == 7.0

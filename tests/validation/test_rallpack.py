@@ -1,10 +1,11 @@
 """Rallpack 3 (Hodgkin–Huxley axon) against NEURON run here, and stochastic channels.
 
 NEURON (PyPI ``neuron``) simulates the same cable: 1,000 segments, dt 1 µs, the ``hh``
-mechanism at 6.3 °C, with the mesh cable's own cross-section and membrane per length
+mechanism at 6.3 °C without its 1 mV rate tables, Crank–Nicolson (``secondorder = 2``),
+with the mesh cable's own cross-section and membrane per length
 (``tetrasim.examples_efield.neuron_cable``). The default run is reduced (6 ms, coarse
 steps) and checks what the reduction can: conduction velocity within 3 % of NEURON's and
-first-order convergence of the spike times towards NEURON's as efield_dt halves. The full
+better-than-first-order convergence of the spike times in efield_dt. The full
 case (0.1 s, efield_dt 1 µs) carries the ``validation`` marker.
 """
 
@@ -46,24 +47,33 @@ def _velocity(spikes, length):
     return length / (ours_end[0] - ours_start[0]), length / (theirs_end[0] - theirs_start[0])
 
 
-def test_rallpack3_reduced_velocity_and_convergence_towards_neuron():
-    """6 ms (the first spike and its arrival at 1 mm), 100 slices, efield_dt 10 and 5 µs.
+def test_rallpack3_reduced_velocity_and_second_order_in_dt():
+    """6 ms (the first spike and its arrival at 1 mm), 100 slices.
 
-    The scheme is first order in efield_dt (rates frozen over a step, explicit channel
-    currents), so the spike-time error against NEURON must shrink as dt halves: by 1/2 in the
-    limit, plus a dt-independent mesh part; we require a shrink below 3/4 at both ends.
+    With deterministic channels the step is built to be second order in efield_dt
+    (Crank–Nicolson for V, rates at the predicted mid-step potential, trapezoid occupancy).
+    On one mesh, against t(1.25 µs), a first-order scheme has error(5 µs)/error(10 µs) =
+    (5 − 1.25)/(10 − 1.25) = 0.43, a second-order one (5² − 1.25²)/(10² − 1.25²) = 0.24. We
+    require < 0.43 at both ends: better than first order. Measured 0.385 (x = 0) and 0.379
+    (1 mm): an observed order of about 1.4, not the full 2 (a finding, docs/concepts/efield.md).
+    The conduction velocity at 10 µs is within 3 % of NEURON's. (Steps never cross a record
+    time, so dt above the 10 µs sampling would not be tested.)
     """
     _neuron()
-    errors = []
-    for dt in (1e-5, 5e-6):
+    first = {}
+    for dt in (1e-5, 5e-6, 1.25e-6):
         out = run_cable("hh", solver="ode", n_slices=100, efield_dt=dt, t_end=6e-3, every=1e-5)
-        _rms, spikes = _compare(out, 6e-3, 1e-5)
-        assert all(len(ours) >= 1 and len(theirs) >= 1 for ours, theirs in spikes), "no spike"
-        ours_velocity, neuron_velocity = _velocity(spikes, out["cable"].length)
-        assert abs(ours_velocity / neuron_velocity - 1) < 0.03, (dt, ours_velocity, neuron_velocity)
-        errors.append([abs(ours[0] - theirs[0]) for ours, theirs in spikes])
-    for coarse, fine in zip(errors[0], errors[1], strict=True):
-        assert fine < 0.75 * coarse, errors
+        found = [spike_times(out["times"], out[key][0]) for key in ("v_start", "v_end")]
+        assert all(len(f) == 1 for f in found), (dt, found)
+        first[dt] = [f[0] for f in found]
+        if dt == 1e-5:
+            _rms, spikes = _compare(out, 6e-3, 1e-5)
+            ours_velocity, neuron_velocity = _velocity(spikes, out["cable"].length)
+            assert abs(ours_velocity / neuron_velocity - 1) < 0.03, (ours_velocity, neuron_velocity)
+    for end in (0, 1):
+        coarse = abs(first[1e-5][end] - first[1.25e-6][end])
+        fine = abs(first[5e-6][end] - first[1.25e-6][end])
+        assert fine < (5e-6 - 1.25e-6) / (1e-5 - 1.25e-6) * coarse, (end, first)
 
 
 @pytest.mark.validation
@@ -79,7 +89,7 @@ def test_rallpack3_full_against_neuron(validation_row):
         case="Rallpack 3 (HH axon, deterministic channels)",
         solver="ode",
         runs=1,
-        reference="NEURON 1000 segments, dt 1 us",
+        reference="NEURON 1000 segments, dt 1 us, secondorder 2, no hh rate tables",
         tolerance="RMS 0.15 mV (x=0), 1.1 mV (x=1 mm); velocity 3 %",
         worst=worst,
         passed=worst <= 1,

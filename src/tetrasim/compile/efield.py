@@ -226,6 +226,9 @@ def _vdep_tables(vdep: dict, reactions: dict, element_tri: np.ndarray) -> dict:
     def cat(parts, dtype):
         return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
 
+    # in process order: the refresh kernel then writes the rate array front to back
+    order = np.argsort(cat(processes, np.int64), kind="stable")
+    processes, table_of, tris = ([cat(parts, np.int64)[order]] for parts in (processes, table_of, tris))
     return dict(
         vdep_names=tuple(names),
         vdep_low=np.array(lows, np.float64),

@@ -7,7 +7,8 @@ from numba import njit
 
 from .ode import ode_rhs
 
-__all__ = ["refresh_vdep_rates", "ohmic_currents", "gather_open", "ghk_currents", "triangle_potentials"]
+__all__ = ["refresh_vdep_rates", "ohmic_currents", "gather_open", "ghk_currents", "triangle_potentials",
+           "vertex_conductance"]
 
 
 @njit(cache=True)
@@ -54,7 +55,8 @@ def ohmic_currents(counts, open_start, tri_potential, pools, conductance, revers
 
     The open-channel number is the mean of ``open_start`` (counts at the start of the step)
     and the counts at its end (trapezoid of the occupancy); the potential is the triangle's
-    at the start of the step (explicit).
+    at the start of the step. The solver adds the implicit part, the conductance times the
+    change of potential over the step (:func:`vertex_conductance`).
     """
     for c in range(pools.shape[0]):
         for t in range(pools.shape[1]):
@@ -64,6 +66,24 @@ def ohmic_currents(counts, open_start, tri_potential, pools, conductance, revers
                 continue
             open_channels = 0.5 * (open_start[c, t] + float(counts[pool]))
             out[c, t] = conductance[c] * open_channels * (tri_potential[t] - reversal[c])
+
+
+@njit(cache=True)
+def vertex_conductance(counts, open_start, pools, conductance, tri_vertices, out):
+    """out[v] = Σ over ohmic currents and the membrane triangles at v of g·(open channels)/3 (S).
+
+    The step's open-channel conductance of each triangle, a third to each of its corners: the
+    diagonal that makes the ohmic currents implicit in the backward-Euler potential step.
+    """
+    out[:] = 0.0
+    for c in range(pools.shape[0]):
+        for t in range(pools.shape[1]):
+            pool = pools[c, t]
+            if pool < 0:
+                continue
+            share = conductance[c] * 0.5 * (open_start[c, t] + float(counts[pool])) / 3.0
+            for corner in range(3):
+                out[tri_vertices[t, corner]] += share
 
 
 @njit(cache=True)

@@ -2,15 +2,25 @@
 
 Each EField step of length ``efield_dt`` (docs/concepts/efield.md):
 
-1. the chemistry advances by the step with voltage-dependent rates frozen at the triangle
-   potentials (mean of the three vertex potentials);
-2. membrane currents of the step: ohmic currents from the open-channel occupancy (mean of
-   the counts at the start and end of the step) at the start-of-step potential, GHK currents
-   from the ion events counted during the step (each carries ``z·e``);
-3. backward Euler for the vertex potentials,
-   ``(C/dt + K + G_leak) ΔV = I_clamp − I_membrane − K V − G_leak (V − E_leak)``,
-   clamped vertices being fixed rows; the sparse LU is kept while dt and the matrix stay;
-4. voltage-dependent rates are refreshed from their tables.
+1. voltage-dependent rates are set from their tables at the triangle potentials (mean of the
+   three vertex potentials) predicted for the middle of the step, ``V + (h/2)·dV/dt`` with the
+   slope of the previous step (the gating sees the mid-step potential, as in NEURON's
+   staggered scheme);
+2. the chemistry advances by the step with those rates frozen;
+3. membrane currents of the step: ohmic currents from the open-channel occupancy (mean of
+   the counts at the start and end of the step), implicit in the potential (linearised:
+   ``g·(V_start − E)`` plus ``g·ΔV``, the conductance lumped a third to each corner), GHK
+   currents from the ion events counted during the step (each carries ``z·e``);
+4. a θ-step for the vertex potentials,
+   ``(C/dt + θ(K + G_leak + G_open)) ΔV = I_clamp − I_membrane − K V − G_leak (V − E_leak)``,
+   clamped vertices being fixed rows: Crank–Nicolson (θ = 1/2, second order with the
+   mid-step rates and the trapezoid occupancy) for ``ode``, backward Euler (θ = 1, which damps
+   the kicks of single channel events in the stiff modes) for ``ssa`` and ``opsplit``; rows
+   without capacitance are constraints held at the end of the step. The sparse LU of
+   ``C/dt + θ(K + G_leak)`` is kept while dt and the matrix stay; the changing ``G_open``
+   diagonal is taken by conjugate gradients
+   preconditioned with that factor (usually one or two iterations; the step's own matrix is
+   factorised when they do not converge).
 
 :class:`EFieldSolver` wraps the chemistry solver and keeps its contract, so the facade runs
 it like any solver. :class:`EFieldMethods` holds the Simulation calls (``set_potential``...).
@@ -34,6 +44,7 @@ from ..kernels.efield import (
     refresh_vdep_rates,
     rk23_chemistry,
     triangle_potentials,
+    vertex_conductance,
 )
 from ..recording.efield_probes import Potential, Vert, Verts
 from ..recording.probes import ROI, Tri
@@ -44,6 +55,8 @@ __all__ = ["EFieldSolver", "EFieldMethods", "wrap_efield", "DEFAULT_EFIELD_DT"]
 
 DEFAULT_EFIELD_DT = 1e-5  # s
 _MAX_RK_SUBSTEPS = 200  # explicit substeps per EField step before the ode chemistry falls back to BDF
+_SWEEP_TOLERANCE = 1e-2  # relative change of ΔV that ends the open-channel iterations
+_MAX_SWEEPS = 30  # iterations on the kept LU before the step's own matrix is factorised
 _EMPTY_TIMES = np.zeros(0)
 _EMPTY_INDEX = np.zeros(0, np.int64)
 
@@ -55,6 +68,7 @@ class EFieldRun:
     inner: object
     potential: np.ndarray  # (n_vertices,) V
     tri_current: np.ndarray  # (n_currents, n_tris) A outward, over the last step
+    slope: np.ndarray | None = None  # (n_vertices,) V/s over the last step (None: none yet)
     substep: float = 0.0  # ode chemistry: last accepted explicit substep
     extra: dict = field(default_factory=dict)
 
@@ -93,6 +107,8 @@ class EFieldSolver(Solver):
         if not (math.isfinite(dt) and dt > 0):
             raise SimulationError(f"efield_dt must be a positive time (s), got {efield_dt!r}")
         self.dt = dt
+        # Crank–Nicolson for deterministic channels; backward Euler (L-stable) for stochastic ones
+        self.theta = 0.5 if inner.name == "ode" else 1.0
         system = self.compiled.extra["efield"]
         self.system = system
         n = system.n_vertices
@@ -102,9 +118,12 @@ class EFieldSolver(Solver):
         self.clamp_current = np.zeros(n)  # A into the cell
         self.clamped = np.zeros(n, dtype=bool)
         self._factors: dict[float, object] = {}
+        self._matrices: dict[float, scipy.sparse.csr_matrix] = {}  # the factorised matrices
         self._rx_scale = np.ascontiguousarray(self.compiled.rx_scale, dtype=np.float64)
         self._tri_potential = np.zeros(system.n_tris)
         self._open_start = np.zeros(system.ohmic_pool.shape)
+        self._open_conductance = np.zeros(n)  # S per vertex over the step
+        self._midpoint = np.zeros(n)
         self._quantities: list[tuple[np.ndarray, np.ndarray]] = []  # rows over [V, I_flat]
         self._probe_matrix = None
         self._work = None  # ode chemistry scratch
@@ -146,7 +165,6 @@ class EFieldSolver(Solver):
         while k < n_records and record_times[k] <= t + eps:
             sample(k)
             k += 1
-        self._refresh_rates(run_state.potential)
         while t < t_end - eps:
             target = t + self.dt
             t_next = min(target, t_end, float(record_times[k]) if k < n_records else math.inf)
@@ -154,11 +172,11 @@ class EFieldSolver(Solver):
                 t_next = target  # round-off: a record time or t_end one ulp before the full step
             h = t_next - t
             start = time.perf_counter()
+            self._refresh_rates(self._mid_step_potential(run_state, h))
             gather_open(counts, self.system.ohmic_pool, self._open_start)
             self._chemistry(run_state, counts, t, t_next)
             middle = time.perf_counter()
             self._potential_step(run_state, counts, h)
-            self._refresh_rates(run_state.potential)
             self.seconds["chemistry"] += middle - start
             self.seconds["efield"] += time.perf_counter() - middle
             t = t_next
@@ -172,6 +190,14 @@ class EFieldSolver(Solver):
             k += 1
 
     # ------------------------------------------------------------------ one step
+    def _mid_step_potential(self, run_state, h) -> np.ndarray:
+        """Vertex potentials predicted for the middle of a step of length ``h`` (second order)."""
+        if run_state.slope is None:
+            return run_state.potential
+        np.multiply(run_state.slope, 0.5 * h, out=self._midpoint)
+        self._midpoint += run_state.potential
+        return self._midpoint
+
     def _chemistry(self, run_state, counts, t, t_next) -> None:
         if self.inner.name == "ode":
             self._ode_chemistry(run_state, counts, t, t_next)
@@ -237,41 +263,103 @@ class EFieldSolver(Solver):
             ghk_currents(counts, s.ghk_in_pool, s.ghk_out_pool, s.ghk_charge, h, currents[n_ohmic:])
         outward = s.tri_to_vertex @ currents.sum(axis=0) if len(currents) else 0.0
         potential = run_state.potential
-        # Backward Euler on the change: (C/h + K + G) dV = I_clamp - I_membrane - K V - G V + G E.
+        # θ-step on the change: (C/h + θ(K + G + G_open)) dV = I_clamp - I_membrane - K V - G V + G E.
         # K annihilates constants, so K acts on V minus its mean: round-off then scales with the
         # spread of V, not with the resting offset (charge balance to ~1e-14 relative).
         rhs = (self.clamp_current - outward - s.stiffness @ (potential - potential.mean())
                - self.leak_conductance * potential + self.leak_current_source)
         rhs[self.clamped] = 0.0
-        potential += self._factor(h).solve(rhs)
+        if self.theta != 1.0:
+            # rows without capacitance (the volume's inner vertices) are constraints, not ODEs: they
+            # hold at the end of the step (backward Euler), which is the θ-row scaled by θ (the
+            # matrix stays symmetric); a θ = 1/2 constraint would flip sign around its solution
+            rhs[self.system.capacitance == 0] *= self.theta
+        if n_ohmic:
+            vertex_conductance(counts, self._open_start, s.ohmic_pool, s.ohmic_conductance, s.tri_vertices,
+                               self._open_conductance)
+            self._open_conductance[self.clamped] = 0.0
+            self._open_conductance *= self.theta
+            change = self._solve_with_open_channels(rhs, h)
+        else:
+            change = self._factor(h).solve(rhs)
+        potential += change
+        if run_state.slope is None:
+            run_state.slope = np.zeros_like(potential)
+        np.divide(change, h, out=run_state.slope)
+
+    def _solve_with_open_channels(self, rhs, h) -> np.ndarray:
+        """Solve (A + G_open) x = rhs, A the kept factor's matrix and G_open a diagonal ≥ 0.
+
+        Conjugate gradients preconditioned with the kept LU of A, from x = A⁻¹ rhs. On the free
+        vertices A + G_open is symmetric positive definite and the preconditioned matrix has its
+        eigenvalues in [1, 1 + ρ], ρ = ρ(A⁻¹G_open) ≤ max(G_open·h/C) and in practice much less
+        (the stiffness ties a vertex to its neighbours), so each iteration shrinks the error by
+        about ρ/4: one or two iterations. It stops when an update changes x by less than
+        ``_SWEEP_TOLERANCE`` of its size (the error left is a small fraction of that: a term of
+        second order in dt); this step's own matrix is factorised if it does not converge.
+        """
+        diagonal = self._open_conductance
+        factor = self._factor(h)
+        x = factor.solve(rhs)
+        if not diagonal.any():
+            return x
+        matrix = self._matrices[round(h / self.dt, 9)]
+        residual = -diagonal * x  # rhs − (A + G) x with A x = rhs
+        z = factor.solve(residual)
+        direction = z.copy()
+        rz = float(residual @ z)
+        for _iteration in range(_MAX_SWEEPS):
+            q = matrix @ direction + diagonal * direction
+            curvature = float(direction @ q)
+            if not curvature > 0:  # converged to round-off (or broken down): nothing more to gain
+                break
+            alpha = rz / curvature
+            x += alpha * direction
+            if abs(alpha) * float(np.max(np.abs(direction))) <= _SWEEP_TOLERANCE * float(np.max(np.abs(x))):
+                return x
+            residual -= alpha * q
+            z = factor.solve(residual)
+            rz_next = float(residual @ z)
+            direction = z + (rz_next / rz) * direction
+            rz = rz_next
+        if np.all(np.isfinite(x)) and _iteration < _MAX_SWEEPS - 1:
+            return x
+        return self._direct_solve(rhs, h, diagonal)
+
+    def _direct_solve(self, rhs, h, extra_diagonal) -> np.ndarray:
+        """This step's full matrix, factorised once (open channels with little capacitance under them)."""
+        return self._factorise(h, extra_diagonal)[0].solve(rhs)
 
     def _factor(self, h):
+        """The kept LU of ``C/h + K + G_leak`` (clamped rows as identity rows)."""
         key = round(h / self.dt, 9)
         factor = self._factors.get(key)
         if factor is None:
-            s = self.system
-            diagonal = s.capacitance / h + self.leak_conductance
-            # K is singular (constants) and the volume is connected: K + a non-negative diagonal is
-            # invertible exactly when the diagonal or a clamp pins the potential somewhere
-            if not (np.any(diagonal > 0) or np.any(self.clamped)):
-                raise SimulationError(
-                    "the membrane potential equations are singular: with zero capacitance and no leak "
-                    "(set_membrane_resistivity) or voltage clamp, the potential is not determined; "
-                    "give the membrane a capacitance, a resistivity or clamp a vertex")
-            matrix = (s.stiffness + scipy.sparse.diags(diagonal)).tocsr()
-            free = scipy.sparse.diags((~self.clamped).astype(np.float64))
-            matrix = (free @ matrix + scipy.sparse.diags(self.clamped.astype(np.float64))).tocsc()
-            try:
-                factor = scipy.sparse.linalg.splu(matrix)
-            except RuntimeError:
-                raise SimulationError(
-                    "the membrane potential equations are singular: with zero capacitance somewhere and no "
-                    "leak (set_membrane_resistivity) or voltage clamp, the potential is not determined; "
-                    "give the membrane a capacitance, a resistivity or clamp a vertex") from None
+            factor, matrix = self._factorise(h, 0.0)
             if len(self._factors) >= 8:
                 self._factors.clear()
+                self._matrices.clear()
             self._factors[key] = factor
+            self._matrices[key] = matrix.tocsr()
         return factor
+
+    def _factorise(self, h, extra_diagonal):
+        s = self.system
+        diagonal = s.capacitance / h + self.theta * self.leak_conductance + extra_diagonal
+        # K is singular (constants) and the volume is connected: K + a non-negative diagonal is
+        # invertible exactly when the diagonal or a clamp pins the potential somewhere
+        message = ("the membrane potential equations are singular: with zero capacitance somewhere and no "
+                   "leak (set_membrane_resistivity) or voltage clamp, the potential is not determined; "
+                   "give the membrane a capacitance, a resistivity or clamp a vertex")
+        if not (np.any(diagonal > 0) or np.any(self.clamped)):
+            raise SimulationError(message)
+        matrix = (self.theta * s.stiffness + scipy.sparse.diags(diagonal)).tocsr()
+        free = scipy.sparse.diags((~self.clamped).astype(np.float64))
+        matrix = (free @ matrix + scipy.sparse.diags(self.clamped.astype(np.float64))).tocsc()
+        try:
+            return scipy.sparse.linalg.splu(matrix), matrix
+        except RuntimeError:
+            raise SimulationError(message) from None
 
     def _refresh_rates(self, potential) -> None:
         s = self.system
@@ -297,6 +385,7 @@ class EFieldSolver(Solver):
     def invalidate(self) -> None:
         """Leak, clamps or capacitance changed: factorisations must be rebuilt."""
         self._factors.clear()
+        self._matrices.clear()
 
     # ------------------------------------------------------------------ probes
     def add_quantity(self, columns: np.ndarray, weights: np.ndarray) -> int:
@@ -422,6 +511,7 @@ class EFieldMethods:
         solver.initial_potential[vertices] = value
         for run in self._run_states or ():
             run.potential[vertices] = value
+            run.slope = None  # a set potential starts a new history: no mid-step extrapolation
 
     def get_potential(self, where=None, per_element: bool = False):
         """Potential (V) of ``where`` (weighted mean, or per vertex); per replicate when runs > 1."""
