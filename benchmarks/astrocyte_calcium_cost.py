@@ -38,7 +38,8 @@ def main(argv=None) -> int:
         study_h = per_s * 5.0 * 20 * 3 / args.cores / 3600
         extra = ""
         if options.get("profile"):
-            extra = f" tau {sim.solver._tau:.3g} s; operators: " + ", ".join(f"{k} {v:.1f} s" for k, v in sim.solver.operator_seconds.items())
+            shares = ", ".join(f"{k} {v:.1f} s" for k, v in sim.solver.operator_seconds.items())
+            extra = f" tau {sim.solver._tau:.3g} s; operators: {shares}"
         stats = getattr(sim.solver, "stats", None)
         events = getattr(sim.solver, "events", None)
         print(f"{solver}{' (profile)' if options else ''}: {wall:.1f} s for {args.t:g} s simulated = "
