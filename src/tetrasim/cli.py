@@ -132,7 +132,8 @@ def _demo_description(demos: dict, default: str) -> str:
         indent = " " * 6
         lines += textwrap.wrap(demo.description, width=92, initial_indent=indent, subsequent_indent=indent)
     lines += ["", "examples:", f"  tetrasim demo                         # {default}",
-              "  tetrasim demo --model calcium-buffering --runs 50 --solver wm-ssa"]
+              "  tetrasim demo --model calcium-buffering --runs 50 --solver wm-ssa",
+              "  tetrasim demo --model astrocyte-calcium --solver ssa"]
     return "\n".join(lines)
 
 

@@ -89,7 +89,8 @@ def test_clustered_placement_places_every_channel_in_clusters():
 
 
 def test_one_tet_spatial_model_is_the_well_mixed_model():
-    """On a single tet, ssa and wm-ssa solve the same master equation: equal mean free Ca.
+    """On a single tet, ssa and wm-ssa solve the same master equation: equal mean free Ca; and
+    both means follow the wm-ode trajectory.
 
     Two-sample z-test of the mean [Ca] (µM) at 6 times, SE from the sample variances of 300 runs
     each, alpha = 1e-4 Bonferroni over the times. Detects a mis-scaled surface rate (area vs
@@ -113,6 +114,16 @@ def test_one_tet_spatial_model_is_the_well_mixed_model():
     difference = data_s.mean(axis=0) - data_w.mean(axis=0)
     se = np.sqrt(data_s.var(axis=0, ddof=1) / runs + data_w.var(axis=0, ddof=1) / runs)
     assert np.all(np.abs(difference) <= z_threshold(len(times)) * se), (difference, se)
+    # the deterministic limit: the wm-ode trajectory against each stochastic mean (one-sample z-test,
+    # SE of that mean; alpha = 1e-4 Bonferroni over both solvers and the times)
+    ode = wellmixed_simulation(mesh.total_volume, mesh.tri_areas[faces[:2]].sum(), er_area, solver="wm-ode",
+                               ip3r_density=density)
+    rec_o = ode.record(ts.Conc("ca", where="cytosol"), every=0.05)
+    data_o = ode.run(0.3)[rec_o][0, 1:] * 1e6
+    for data in (data_s, data_w):
+        gap = data.mean(axis=0) - data_o
+        se_one = np.sqrt(data.var(axis=0, ddof=1) / runs)
+        assert np.all(np.abs(gap) <= z_threshold(2 * len(times)) * se_one), (gap, se_one)
 
 
 def test_detect_peaks_on_a_known_trace():

@@ -49,6 +49,22 @@ def test_demo_writes_results_and_figure(tmp_path, capsys):
         assert res["CaBuf"].mean(axis=0).max() > 3 * res["CaBuf"][0, 0]
 
 
+def test_astrocyte_calcium_demo_writes_per_node_traces(tmp_path, monkeypatch):
+    """The astrocyte-calcium demo on a shortened protocol (2 ms + 3 ms; the default is 10 ms + 30 ms)."""
+    import tetrasim.demo as demo
+
+    monkeypatch.setitem(demo.CALCIUM_DEMO, "t_baseline", 0.002)
+    monkeypatch.setitem(demo.CALCIUM_DEMO, "t_after", 0.003)
+    assert main(["demo", "--model", "astrocyte-calcium", "--out", str(tmp_path)]) == 0
+    res = ts.load_results(tmp_path / "tetrasim_demo_astrocyte_calcium_ssa.h5")
+    assert (tmp_path / "tetrasim_demo_astrocyte_calcium.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert res.solver == "ssa" and res.runs == 1
+    assert {f"signal_node{i}" for i in range(5)} <= set(res)
+    times = res.times_of("signal_node2")
+    assert times[-1] == pytest.approx(0.005)
+    assert res["signal_node2"].shape == (1, len(times)) and np.all(res["signal_node2"] > 0)
+
+
 def test_demo_single_solver_without_plot(tmp_path):
     assert main(["demo", "--model", "calcium-buffering", "--runs", "2", "--solver", "Wmdirect", "--no-plot",
                  "--out", str(tmp_path)]) == 0

@@ -45,6 +45,8 @@ ALWAYS = [
     ("docs/examples/astrocyte_calcium.md", "--seeds 20 ",
      "--seeds 1 --t-baseline 0.004 --t-after 0.002 --geometries d0 --workers 1 ",
      "the study is hours of exact SSA per seed (docs/examples/astrocyte_calcium.md, Cost)"),
+    ("docs/examples/astrocyte_calcium.md", "astrocyte_calcium_cost.py --t 0.05",
+     "astrocyte_calcium_cost.py --t 0.0002", "the measurement is minutes of simulation (opsplit twice)"),
     ("README.md", "make test ", ": make test ",
      "`make test` is the default suite: it runs this file (and these blocks) itself"),
     ("docs/index.md", "make test ", ": make test ", "the default suite runs this file"),
