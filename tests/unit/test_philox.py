@@ -5,6 +5,7 @@ import subprocess
 import sys
 import textwrap
 
+import numba
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -157,6 +158,11 @@ def test_philox4x64_kernel_equals_reference(c0, c1, c2, c3, k0, k1):
 def test_mulhilo64_is_the_128_bit_product(a, b):
     high, low = philox.mulhilo64(np.uint64(a), np.uint64(b))
     assert (int(high) << 64) + int(low) == a * b
+    # the portable version the GPU build compiles gives the same halves
+    assert _PORTABLE_MULHILO(np.uint64(a), np.uint64(b)) == (high, low)
+
+
+_PORTABLE_MULHILO = numba.njit(philox._mulhilo64_py)
 
 
 def test_device_sources_run_in_the_cuda_simulator():

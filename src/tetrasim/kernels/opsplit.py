@@ -75,6 +75,16 @@ def _cluster_propensities(start, stop, counts, rx_rate, rx_reac_ptr, rx_reac_poo
 
 
 @njit(cache=True, inline="always")
+def _cluster_total(start, stop, counts, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count):
+    """The summed propensity of processes start..stop-1, in the order of :func:`_cluster_propensities`
+    (so the same float), without storing each one: most clusters do not fire in a step."""
+    a0 = 0.0
+    for p in range(start, stop):
+        a0 += _reaction_propensity(p, counts, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count)
+    return a0
+
+
+@njit(cache=True, inline="always")
 def _touch(pool, t, counts, occ_integral, occ_last, touched, touched_list, n_touched):
     """Integrate the count of ``pool`` up to ``t`` before it changes; returns the new list size."""
     if touched[pool]:
@@ -104,14 +114,14 @@ def ssa_operator(h, seed, run, step, order, cluster_ptr, cluster_key, counts, cl
     for oc in range(len(cluster_key)):
         c = oc if natural else order[oc]
         start, stop = cluster_ptr[c], cluster_ptr[c + 1]
-        a0 = _cluster_propensities(start, stop, counts, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count,
-                                   propensity)
+        a0 = _cluster_total(start, stop, counts, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count)
         if a0 <= 0.0:
             continue
         u0, u1, _u2, _u3 = _first_block(seed, run, step, cluster_key[c], PURPOSE_SSA)
         t = -math.log(1.0 - u0) / a0
         if t >= h:  # the common case: no reaction in this cluster during this step
             continue
+        _cluster_propensities(start, stop, counts, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count, propensity)
         _continue_stream(stream, seed, run, step, cluster_key[c], PURPOSE_SSA)
         first = True
         while True:
