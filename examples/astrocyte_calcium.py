@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tetrasim.examples_calcium import IP3R_DENSITY, plot_study, run_study
+from tetrasim.examples_calcium import CHANNELS_PER_CLUSTER, IP3R_DENSITY, plot_study, run_study
 
 
 def main(argv=None) -> int:
@@ -29,12 +29,15 @@ def main(argv=None) -> int:
     parser.add_argument("--t-after", type=float, default=4.0, help="seconds simulated after the stimulus")
     parser.add_argument("--mesh-size", type=float, default=None, help="target edge length (m) of generated meshes")
     parser.add_argument("--ip3r-density", type=float, default=IP3R_DENSITY, help="IP3R per m^2 of ER membrane")
+    parser.add_argument("--channels-per-cluster", type=int, default=CHANNELS_PER_CLUSTER,
+                        help="IP3R per cluster (a random ER triangle and its edge neighbours)")
     parser.add_argument("--n-sigma", type=float, default=3.0, help="peak threshold: baseline mean + n sigma")
     parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     parser.add_argument("--out", type=Path, default=Path("."), help="folder for the figure")
     args = parser.parse_args(argv)
     study = run_study(args.geometries, range(1, args.seeds + 1), args.solver, args.t_after, args.mesh_size,
-                      args.ip3r_density, args.n_sigma, args.workers, t_baseline=args.t_baseline)
+                      args.ip3r_density, args.n_sigma, args.workers, t_baseline=args.t_baseline,
+                      channels_per_cluster=args.channels_per_cluster)
     print(f"\nthreshold: baseline mean + {args.n_sigma:g} sigma; central node; {args.seeds} seeds per geometry")
     for g, measures in study["summary"].items():
         parts = [f"{key} {mean:.3g} ± {std:.2g} (n={n})" if std is not None else f"{key} {mean:.2f} (n={n})"

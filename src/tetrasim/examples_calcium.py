@@ -8,9 +8,10 @@ source per open channel). Stimulation is an IP3 infusion into the central node a
 the signal is Ca–GCaMP6s in each node, sampled every 1 ms.
 
 The kinetics and the protocol are the published ones (Denizot et al., Glia 2022, reusing
-PLoS Comput Biol 2019); the units are STEPS's. Two parameters are not fixed by the sources
-available to us and are stated as assumptions: the IP3R surface density and the size of a
-receptor cluster (:data:`IP3R_DENSITY`, :data:`CHANNELS_PER_CLUSTER`).
+PLoS Comput Biol 2019); the units are STEPS's. The IP3R surface density comes from the authors'
+model files (:data:`IP3R_DENSITY`); the size of a receptor cluster
+(:data:`CHANNELS_PER_CLUSTER`) comes from the PAP-ER study's documented run and is not fixed for
+the Glia 2022 study (see docs/examples/astrocyte_calcium.md, "Parameters from the sources").
 
 Examples
 --------
@@ -40,11 +41,14 @@ IP3_REST = 120e-9
 GCAMP_TOTAL = 10e-6  #: M
 GCAMP_KF, GCAMP_KB = 7.78e6, 1.12
 PLC_DENSITY = 2460e12  #: per m^2 of plasma membrane (2,460 per µm²)
-#: IP3R per m² of ER membrane. ASSUMPTION: the sources give 230 channels on the PAP-ER reference
-#: geometry, whose ER area we do not have; 100 per µm² is of that order for sub-µm² ER membranes.
-IP3R_DENSITY = 100e12
-#: channels per cluster (a random ER triangle and its edge neighbours). ASSUMPTION, see above.
-CHANNELS_PER_CLUSTER = 5
+#: IP3R per m² of ER membrane: 285 per µm². The PAP-ER model puts 230 channels on mesh d9s4a34b1,
+#: whose ER membrane is 0.807 µm² (its data_EM_PAPs.csv), and the 2019 model 50 on a 0.176 µm² ER
+#: (ModelDB 247694, measured on its mesh): 285 and 284 per µm².
+IP3R_DENSITY = 285e12
+#: channels per cluster (a random ER triangle and its edge neighbours): the PAP-ER repository's
+#: documented run splits its 230 channels into 5 clusters of 46. The Glia 2022 value is not in
+#: any source found: still an assumption for that study.
+CHANNELS_PER_CLUSTER = 46
 CLUSTER_SPACING = 30e-9  #: m, minimum distance between cluster centres
 INFUSED_IP3 = 50  #: molecules injected into the central node
 T_STIMULUS = 1.0  #: s
@@ -179,13 +183,14 @@ def place_clustered(mesh, tris: np.ndarray, n_channels: int, per_cluster: int = 
 
 
 def build_simulation(geometry: CalciumGeometry, solver: str = "ssa", seed: int = 1, runs: int = 1,
-                     ip3r_density: float = IP3R_DENSITY, progress=False, **options):
+                     ip3r_density: float = IP3R_DENSITY, progress=False,
+                     channels_per_cluster: int = CHANNELS_PER_CLUSTER, **options):
     """A :class:`tetrasim.Simulation` of the model on ``geometry`` at rest (t = 0), replicates created.
 
     Initial state: [ca] = [ip3] = 120 nM, GCaMP6s 10 µM total at its equilibrium with that Ca,
     PLC 2,460 per µm² of plasma membrane, IP3R (``ip3r_density`` per m² of ER membrane) in
-    clusters (:func:`place_clustered`), all in ``unb_IP3R``; each replicate gets its own
-    placement of the channels.
+    clusters of ``channels_per_cluster`` (:func:`place_clustered`), all in ``unb_IP3R``; each
+    replicate gets its own placement of the channels.
     """
     import tetrasim as ts
 
@@ -210,7 +215,8 @@ def build_simulation(geometry: CalciumGeometry, solver: str = "ssa", seed: int =
     area_er = geometry.mesh.tri_areas[geometry.er_membrane].sum()
     n_channels = round(ip3r_density * area_er)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x1F3A]))
-    per_run = np.stack([place_clustered(geometry.mesh, geometry.er_membrane, n_channels, rng=rng)
+    per_run = np.stack([place_clustered(geometry.mesh, geometry.er_membrane, n_channels,
+                                        per_cluster=channels_per_cluster, rng=rng)
                         for _ in range(sim.n_runs)])
     if not np.issubdtype(sim.solver.state_dtype, np.integer):
         per_run = per_run.mean(axis=0)  # deterministic: the mean placement
@@ -272,12 +278,14 @@ class CalciumRun:
 
 def simulate_calcium(geometry: CalciumGeometry, solver: str = "ssa", seed: int = 1, runs: int = 1,
                      t_baseline: float = T_STIMULUS, t_after: float = 4.0, dt: float = 1e-3,
-                     ip3r_density: float = IP3R_DENSITY, progress=False, **options) -> CalciumRun:
+                     ip3r_density: float = IP3R_DENSITY, progress=False,
+                     channels_per_cluster: int = CHANNELS_PER_CLUSTER, **options) -> CalciumRun:
     """Baseline to ``t_baseline``, IP3 infusion into the central node, then ``t_after`` more seconds."""
     import tetrasim as ts
 
     start = time.perf_counter()
-    sim = build_simulation(geometry, solver, seed, runs, ip3r_density, progress, **options)
+    sim = build_simulation(geometry, solver, seed, runs, ip3r_density, progress,
+                           channels_per_cluster=channels_per_cluster, **options)
     recorders = {}
     for node in geometry.nodes:
         recorders[node] = (
@@ -339,10 +347,10 @@ def detect_peaks(times: np.ndarray, trace: np.ndarray, t_stimulus: float = T_STI
 
 
 def _run_one(args):
-    name, solver, seed, t_baseline, t_after, mesh_size, density = args
+    name, solver, seed, t_baseline, t_after, mesh_size, density, per_cluster = args
     geometry = calcium_geometry(name, mesh_size=mesh_size)
     result = simulate_calcium(geometry, solver=solver, seed=seed, t_baseline=t_baseline, t_after=t_after,
-                              ip3r_density=density)
+                              ip3r_density=density, channels_per_cluster=per_cluster)
     result.geometry = name  # the study's key, whatever the mesh calls itself
     return result
 
@@ -358,6 +366,7 @@ def run_study(
     workers: int | None = None,
     verbose: bool = True,
     t_baseline: float = T_STIMULUS,
+    channels_per_cluster: int = CHANNELS_PER_CLUSTER,
 ) -> dict:
     """Run every (geometry, seed) in a process pool and summarise the peaks of the central node.
 
@@ -368,7 +377,8 @@ def run_study(
     from concurrent.futures import ProcessPoolExecutor
 
     tasks = [
-        (g, solver, int(s), t_baseline, t_after, mesh_size, ip3r_density) for g in geometries for s in seeds
+        (g, solver, int(s), t_baseline, t_after, mesh_size, ip3r_density, channels_per_cluster)
+        for g in geometries for s in seeds
     ]
     workers = workers or min(len(tasks), os.cpu_count() or 1)
     runs: dict = {g: [] for g in geometries}
