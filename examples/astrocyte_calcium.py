@@ -8,6 +8,9 @@ Mann-Whitney / Fisher p-values between geometries and a figure.
     python examples/astrocyte_calcium.py --seeds 20                       # the study (long)
     python examples/astrocyte_calcium.py --seeds 2 --t-baseline 0.02 --t-after 0.02 --geometries d0
 
+Every finished run is kept in ``--runs-dir`` (default ``OUT/astrocyte_calcium_runs``): stop the
+study at any time and start the same command again; it simulates only the runs not yet there.
+
 The study is expensive: see docs/examples/astrocyte_calcium.md for measured costs.
 """
 
@@ -34,10 +37,14 @@ def main(argv=None) -> int:
     parser.add_argument("--n-sigma", type=float, default=3.0, help="peak threshold: baseline mean + n sigma")
     parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     parser.add_argument("--out", type=Path, default=Path("."), help="folder for the figure")
+    parser.add_argument("--runs-dir", type=Path, default=None,
+                        help="folder keeping each finished run (default: OUT/astrocyte_calcium_runs); runs "
+                        "already there with the same parameters are read, not simulated again")
     args = parser.parse_args(argv)
     study = run_study(args.geometries, range(1, args.seeds + 1), args.solver, args.t_after, args.mesh_size,
                       args.ip3r_density, args.n_sigma, args.workers, t_baseline=args.t_baseline,
-                      channels_per_cluster=args.channels_per_cluster)
+                      channels_per_cluster=args.channels_per_cluster,
+                      runs_dir=args.runs_dir or args.out / "astrocyte_calcium_runs")
     print(f"\nthreshold: baseline mean + {args.n_sigma:g} sigma; central node; {args.seeds} seeds per geometry")
     for g, measures in study["summary"].items():
         parts = [f"{key} {mean:.3g} ± {std:.2g} (n={n})" if std is not None else f"{key} {mean:.2f} (n={n})"
@@ -45,6 +52,8 @@ def main(argv=None) -> int:
         print(f"{g:>6}: " + "; ".join(parts))
     for pair, pvalues in study["tests"].items():
         print(f"{pair}: " + ", ".join(f"p({key}) = {p:.3g}" for key, p in pvalues.items()))
+    per_seed = ", ".join(f"{g} {seconds:.0f} s" for g, seconds in study["seconds_per_seed"].items())
+    print(f"wall time per seed (median, {args.solver}, one process): {per_seed}")
     figure = plot_study(study, args.out / "astrocyte_calcium.png")
     print(f"figure: {figure}; wall {study['wall_s']:.0f} s")
     return 0

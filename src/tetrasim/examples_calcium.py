@@ -23,14 +23,17 @@ Examples
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 __all__ = ["calcium_model", "calcium_geometry", "CalciumGeometry", "place_clustered", "simulate_calcium",
-           "detect_peaks", "CalciumRun", "IP3R_STATES", "IP3R_DENSITY", "CHANNELS_PER_CLUSTER"]
+           "detect_peaks", "CalciumRun", "run_study", "save_run", "load_run", "run_file", "IP3R_STATES",
+           "IP3R_DENSITY", "CHANNELS_PER_CLUSTER"]
 
 # --- species and kinetics (STEPS units: M, s, m^2/s) -------------------------------------------
 IP3R_STATES = ("unb_IP3R", "ip3_IP3R", "caa_IP3R", "cai_IP3R", "open_IP3R", "cai_ip3_IP3R", "ca2_IP3R",
@@ -253,8 +256,7 @@ def infuse_ip3(sim, geometry: CalciumGeometry, molecules: int = INFUSED_IP3, see
     import tetrasim as ts
 
     where = ts.ROI(geometry.central)
-    counts = np.asarray(sim.get_count(where, "ip3", per_element=True), dtype=np.float64)
-    counts = counts.reshape(sim.n_runs, -1)
+    counts = np.asarray(sim.get_count(where, "ip3", per_element=True, keep_runs=True), dtype=np.float64)
     volumes = geometry.mesh.tet_volumes[geometry.nodes[geometry.central]]
     if np.issubdtype(sim.solver.state_dtype, np.integer):
         rng = np.random.default_rng(np.random.SeedSequence([sim.seed, 0x1F3B, seed]))
@@ -346,12 +348,63 @@ def detect_peaks(times: np.ndarray, trace: np.ndarray, t_stimulus: float = T_STI
     )
 
 
+_TASK_FIELDS = ("geometry", "solver", "seed", "t_baseline", "t_after", "mesh_size", "ip3r_density",
+                "channels_per_cluster")
+
+
+def run_file(folder, task) -> Path:
+    """Where one (geometry, seed) run of the study is kept: ``folder/<geometry>_<solver>_seed<k>.npz``."""
+    name, solver, seed = task[0], task[1], task[2]
+    slug = "".join(ch if ch.isalnum() else "-" for ch in name)
+    return Path(folder) / f"{slug}_{solver}_seed{seed}.npz"
+
+
+def save_run(path, task, result: CalciumRun) -> None:
+    """Write one run with the parameters that made it (temporary file + rename: never half a file)."""
+    import os
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {"times": result.times, "wall_s": np.float64(result.wall_s),
+              "t_stimulus": np.float64(result.extra.get("t_stimulus", T_STIMULUS)),
+              "task": np.array(json.dumps(dict(zip(_TASK_FIELDS, task, strict=True))))}
+    for node in result.signal:
+        arrays[f"signal_{node}"] = result.signal[node]
+        arrays[f"calcium_{node}"] = result.calcium[node]
+    temporary = path.with_name(path.name + ".part")
+    with open(temporary, "wb") as handle:
+        np.savez_compressed(handle, **arrays)
+    os.replace(temporary, path)
+
+
+def load_run(path, task) -> CalciumRun | None:
+    """The run kept at ``path`` if it was made with exactly ``task``'s parameters, else None."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    with np.load(path) as data:
+        if json.loads(str(data["task"])) != json.loads(json.dumps(dict(zip(_TASK_FIELDS, task, strict=True)))):
+            return None
+        nodes = sorted(key[len("signal_"):] for key in data.files if key.startswith("signal_"))
+        return CalciumRun(task[0], task[1], [task[2]], data["times"], {n: data[f"signal_{n}"] for n in nodes},
+                          {n: data[f"calcium_{n}"] for n in nodes}, float(data["wall_s"]),
+                          extra=dict(t_stimulus=float(data["t_stimulus"]), reused=True))
+
+
 def _run_one(args):
     name, solver, seed, t_baseline, t_after, mesh_size, density, per_cluster = args
     geometry = calcium_geometry(name, mesh_size=mesh_size)
     result = simulate_calcium(geometry, solver=solver, seed=seed, t_baseline=t_baseline, t_after=t_after,
                               ip3r_density=density, channels_per_cluster=per_cluster)
     result.geometry = name  # the study's key, whatever the mesh calls itself
+    return result
+
+
+def _run_and_keep(args):
+    task, folder = args
+    result = _run_one(task)
+    if folder is not None:
+        save_run(run_file(folder, task), task, result)
     return result
 
 
@@ -367,41 +420,57 @@ def run_study(
     verbose: bool = True,
     t_baseline: float = T_STIMULUS,
     channels_per_cluster: int = CHANNELS_PER_CLUSTER,
+    runs_dir=None,
 ) -> dict:
     """Run every (geometry, seed) in a process pool and summarise the peaks of the central node.
 
+    With ``runs_dir``, each finished run is written there at once (:func:`save_run`) and a run
+    already there with the same parameters is read instead of simulated, so a study that takes
+    hours can be stopped and resumed, or spread over several sessions, without losing a seed.
+
     Returns ``{"runs": {geometry: [CalciumRun]}, "summary": {geometry: {measure: (mean, std, n)}},
-    "tests": {measure: p-values}}``.
+    "tests": {measure: p-values}, "wall_s", "seconds_per_seed"}``.
     """
     import os
     from concurrent.futures import ProcessPoolExecutor
 
     tasks = [
-        (g, solver, int(s), t_baseline, t_after, mesh_size, ip3r_density, channels_per_cluster)
+        (g, solver, int(s), float(t_baseline), float(t_after), mesh_size, float(ip3r_density),
+         int(channels_per_cluster))
         for g in geometries for s in seeds
     ]
-    workers = workers or min(len(tasks), os.cpu_count() or 1)
     runs: dict = {g: [] for g in geometries}
+    kept = {}
+    if runs_dir is not None:
+        for task in tasks:
+            result = load_run(run_file(runs_dir, task), task)
+            if result is not None:
+                kept[task] = result
+    todo = [task for task in tasks if task not in kept]
+    if verbose and kept:
+        print(f"{len(kept)} of {len(tasks)} runs read from {runs_dir}; {len(todo)} to simulate", flush=True)
+    workers = workers or max(1, min(len(todo), os.cpu_count() or 1))
     start = time.perf_counter()
-    if workers > 1:
+    fresh = {}
+
+    def report(done, result):
+        fresh[(result.geometry, result.seeds[0])] = result
+        if verbose:
+            elapsed = time.perf_counter() - start
+            left = elapsed / done * (len(todo) - done)
+            print(f"[{done}/{len(todo)}] {result.geometry} seed {result.seeds[0]}: {result.wall_s:.1f} s"
+                  f" (elapsed {elapsed:.0f} s, about {left:.0f} s left)", flush=True)
+
+    jobs = [(task, runs_dir) for task in todo]
+    if workers > 1 and len(todo) > 1:
         with ProcessPoolExecutor(workers) as pool:
-            for done, result in enumerate(pool.map(_run_one, tasks), 1):
-                runs[result.geometry].append(result)
-                if verbose:
-                    print(
-                        f"[{done}/{len(tasks)}] {result.geometry} seed {result.seeds[0]}:"
-                        f" {result.wall_s:.1f} s",
-                        flush=True,
-                    )
+            for done, result in enumerate(pool.map(_run_and_keep, jobs), 1):
+                report(done, result)
     else:
-        for done, task in enumerate(tasks, 1):
-            result = _run_one(task)
-            runs[result.geometry].append(result)
-            if verbose:
-                print(
-                    f"[{done}/{len(tasks)}] {result.geometry} seed {result.seeds[0]}: {result.wall_s:.1f} s",
-                    flush=True,
-                )
+        for done, job in enumerate(jobs, 1):
+            report(done, _run_and_keep(job))
+    for task in tasks:  # in the order asked for, whichever finished first
+        runs[task[0]].append(kept[task] if task in kept else fresh[(task[0], task[2])])
     summary, measures = {}, {}
     for g, results in runs.items():
         peaks = [detect_peaks(r.times, r.signal["node2"][0], r.extra["t_stimulus"], n_sigma) for r in results]
@@ -412,8 +481,11 @@ def run_study(
             values = np.array([p[key] for p in found])
             summary[g][key] = (float(values.mean()) if len(values) else math.nan,
                                float(values.std(ddof=1)) if len(values) > 1 else math.nan, len(values))
+    all_runs = [r for results in runs.values() for r in results]
     return dict(runs=runs, summary=summary, peaks=measures, tests=compare_geometries(measures),
-                wall_s=time.perf_counter() - start, n_sigma=n_sigma)
+                wall_s=time.perf_counter() - start, n_sigma=n_sigma,
+                seconds_per_seed={g: float(np.median([r.wall_s for r in rs])) for g, rs in runs.items() if rs},
+                n_runs=len(all_runs))
 
 
 def compare_geometries(peaks: dict) -> dict:

@@ -159,3 +159,28 @@ def test_study_summary_and_figure(tmp_path, monkeypatch):
     assert "d0 vs d0/2" in study["tests"]
     path = calcium.plot_study(study, tmp_path / "calcium.png")
     assert Path(path).stat().st_size > 10_000
+
+
+def test_study_keeps_each_run_and_resumes(tmp_path, monkeypatch):
+    """With runs_dir every finished run is kept; a second call reads them instead of simulating, and a
+    changed parameter makes it simulate again (a stale run is never reused)."""
+    import tetrasim.examples_calcium as calcium
+
+    monkeypatch.setattr(calcium, "calcium_geometry", lambda name, mesh_size=None: small_branch())
+    kwargs = dict(seeds=[1, 2], t_after=0.02, t_baseline=0.02, ip3r_density=2000e12, workers=1, verbose=False)
+    first = calcium.run_study(("d0",), runs_dir=tmp_path, **kwargs)
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["d0_ssa_seed1.npz", "d0_ssa_seed2.npz"]
+
+    def no_simulation(task):
+        raise AssertionError(f"run {task} simulated again")
+
+    monkeypatch.setattr(calcium, "_run_one", no_simulation)
+    again = calcium.run_study(("d0",), runs_dir=tmp_path, **kwargs)
+    for before, after in zip(first["runs"]["d0"], again["runs"]["d0"], strict=True):
+        assert after.extra.get("reused")
+        np.testing.assert_array_equal(before.signal["node2"], after.signal["node2"])
+        np.testing.assert_array_equal(before.times, after.times)
+    assert again["summary"] == first["summary"]
+    with pytest.raises(AssertionError, match="simulated again"):
+        calcium.run_study(("d0",), runs_dir=tmp_path, **{**kwargs, "t_after": 0.03})
+    assert not list(tmp_path.glob("*.part"))
