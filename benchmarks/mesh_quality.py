@@ -49,6 +49,12 @@ CASES = {
     "branchlet d0/3, default": ("branchlet", (), {"d_shaft": D0 / 3}, None),
 }
 QUICK = [label for label in CASES if "default" in label]
+#: Cases whose default changed: the previous generators are given the new default size explicitly, so
+#: that "before -> after" compares meshes of one size (the previous default is a case of its own).
+LEGACY_KWARGS = {
+    "cylinder r 0.5 um x 4 um, default size (r/6)": {"size": UM / 12},
+    "cylinder r 0.2 um x 10 um, default size (r/6)": {"size": 0.2 * UM / 6},
+}
 NEW_OPTIONS = ("structured", "optimize", "curvature")
 
 
@@ -61,6 +67,7 @@ def generate(labels: list[str], folder: Path, legacy: bool) -> dict[str, float]:
         kind, args, kwargs, _ = CASES[label]
         if legacy:
             kwargs = {key: value for key, value in kwargs.items() if key not in NEW_OPTIONS}
+            kwargs.update(LEGACY_KWARGS.get(label, {}))
         start = time.perf_counter()
         mesh = getattr(shapes, kind)(*args, cache=False, **kwargs)
         times[label] = time.perf_counter() - start
