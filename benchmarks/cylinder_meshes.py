@@ -1,11 +1,12 @@
-"""Why the default cylinder misses D_eff/D = 1 +- 3 %: the alternatives to gmsh's mesh, measured.
+"""D_eff/D of gmsh's cylinder: the alternatives to its mesh, its sizes and gmsh settings, measured.
 
 Run:  python benchmarks/cylinder_meshes.py [--section alternatives|sizes|options|all]
 
 ``D_eff / D`` is the slowest (axial) decay rate of the solvers' diffusion operator over the
 exact rate (pi / L)^2 (:mod:`tetrasim.geometry.accuracy`; deterministic, no sampling). The
 axial rate does not depend on the cross-section, so the inscribed polygon is not the cause.
-Three families of meshes of the same cylinder, at the default size r/3 and at r/6:
+``--section alternatives``: three families of meshes of the same cylinder, at r/3 (the previous
+default size) and r/6 (the default):
 
 * ``gmsh``: ``ts.shapes.cylinder`` (unstructured Delaunay + Netgen optimisation);
 * ``unstructured box``: a square tube of the same length meshed the same way: no curved
