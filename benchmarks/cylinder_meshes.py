@@ -1,11 +1,12 @@
-"""Why the default cylinder misses D_eff/D = 1 +- 3 %: the alternatives to gmsh's mesh, measured.
+"""D_eff/D of gmsh's cylinder: the alternatives to its mesh, its sizes and gmsh settings, measured.
 
-Run:  python benchmarks/cylinder_meshes.py
+Run:  python benchmarks/cylinder_meshes.py [--section alternatives|sizes|options|all]
 
 ``D_eff / D`` is the slowest (axial) decay rate of the solvers' diffusion operator over the
 exact rate (pi / L)^2 (:mod:`tetrasim.geometry.accuracy`; deterministic, no sampling). The
 axial rate does not depend on the cross-section, so the inscribed polygon is not the cause.
-Three families of meshes of the same cylinder, at the default size r/3 and at r/6:
+``--section alternatives``: three families of meshes of the same cylinder, at r/3 (the previous
+default size) and r/6 (the default):
 
 * ``gmsh``: ``ts.shapes.cylinder`` (unstructured Delaunay + Netgen optimisation);
 * ``unstructured box``: a square tube of the same length meshed the same way: no curved
@@ -14,11 +15,19 @@ Three families of meshes of the same cylinder, at the default size r/3 and at r/
   into 3 tets (plain, or mirrored from layer to layer like the structured box);
 * ``O-grid Kuhn``: the structured box's mirrored Kuhn cells on a square grid, mapped onto the
   disc (inner square of half-width ``s`` kept, the ring blended onto the circle).
+
+``--section sizes``: ``ts.shapes.cylinder`` at sizes r/3 .. r/6 on both cylinders of
+docs/mesh.md (r 0.5 um x 4 um and r 0.2 um x 10 um), for the default seed and four others
+(gmsh's ``Mesh.RandomSeed``; the spread says how much of a difference is the particular mesh).
+``--section options``: gmsh settings other than the generator's, at r/4 and r/5 (3-D
+algorithm, optimiser passes and thresholds, smoothing, the 2-D algorithm). ``--section all``
+(default) prints the three tables.
 """
 
 from __future__ import annotations
 
 import argparse
+import time
 
 import numpy as np
 
@@ -93,15 +102,45 @@ def ogrid_kuhn(radius: float, length: float, size: float, inner: float):
     return TetMesh(v, box.tets, fix_orientation=True)
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--radius", type=float, default=0.5 * UM)
-    parser.add_argument("--length", type=float, default=4 * UM)
-    args = parser.parse_args(argv)
+#: The two cylinders of docs/mesh.md's table: (radius, length).
+CYLINDERS = ((0.5 * UM, 4 * UM), (0.2 * UM, 10 * UM))
+#: Seeds of the spread in ``--section sizes`` (gmsh gives seed 1 the same mesh as seed 0).
+SEEDS = (0, 2, 3, 4, 5)
+#: ``--section options``: label -> (gmsh options set on top of the generator's, optimiser passes after
+#: meshing).
+OPTIONS = {
+    "the generator's (Delaunay, Netgen)": ({}, ()),
+    "HXT 3-D (`Mesh.Algorithm3D` 10)": ({"Mesh.Algorithm3D": 10}, ()),
+    "frontal 3-D (`Mesh.Algorithm3D` 4)": ({"Mesh.Algorithm3D": 4}, ()),
+    "Delaunay 2-D (`Mesh.Algorithm` 5)": ({"Mesh.Algorithm": 5}, ()),
+    "`Mesh.QualityType` 1 (SIGE)": ({"Mesh.QualityType": 1}, ()),
+    "`Mesh.OptimizeThreshold` 0.9": ({"Mesh.OptimizeThreshold": 0.9}, ()),
+    "`Mesh.Smoothing` 100": ({"Mesh.Smoothing": 100}, ()),
+    "5 more Netgen passes": ({}, (("Netgen", 5),)),
+    "5 gmsh + 5 Netgen passes": ({}, (("", 5), ("Netgen", 5))),
+    "5 Relocate3D passes": ({}, (("Relocate3D", 5),)),
+}
+
+
+def gmsh_cylinder(radius: float, length: float, size: float, options: dict, passes=(), seed: int = 0):
+    """``shapes.cylinder``'s gmsh session with ``options`` set on top and ``passes`` of ``mesh.optimize``."""
+    from tetrasim.geometry.shapes import _UNIT, _extract, _gmsh_session
+
+    with _gmsh_session(size, seed) as gmsh:
+        for name, value in options.items():
+            gmsh.option.setNumber(name, value)
+        volume = gmsh.model.occ.addCylinder(0, 0, 0, 0, 0, length / _UNIT, radius / _UNIT)
+        gmsh.model.occ.synchronize()
+        gmsh.model.mesh.generate(3)
+        for method, count in passes:
+            gmsh.model.mesh.optimize(method, niter=count)
+        return _extract(gmsh, {"cylinder": [volume]}, "benchmarks/cylinder_meshes.py")
+
+
+def alternatives(r: float, length: float) -> None:
     from tetrasim.geometry import shapes
     from tetrasim.geometry.accuracy import effective_diffusion_ratio, exact_slowest_rate, quality_report
 
-    r, length = args.radius, args.length
     rate, modes = exact_slowest_rate("cylinder", radius=r, length=length)
     print(f"cylinder r = {r / UM:g} um, length {length / UM:g} um; D_eff/D of the axial mode\n")
     print("| mesh | size | tets | min dihedral | D_eff/D |\n|---|---|---|---|---|")
@@ -127,6 +166,60 @@ def main(argv=None) -> int:
                 row(name, label, extruded(xy, triangles, length, layers, mirror))
         for inner in (0.34, 0.5):
             row(f"O-grid Kuhn, inner square {inner:g} r", label, ogrid_kuhn(r, length, size, inner))
+
+
+def sizes(divisors=(3, 4, 5, 6)) -> None:
+    """D_eff/D of ``shapes.cylinder`` per size on both cylinders, for the default seed and the spread."""
+    from tetrasim.geometry import shapes
+    from tetrasim.geometry.accuracy import effective_diffusion_ratio, exact_slowest_rate
+
+    seeds = ", ".join(str(s) for s in SEEDS)
+    print(f"\n`shapes.cylinder` per size; D_eff/D for seed 0 (the default) and min-max over seeds {seeds}\n")
+    print("| cylinder | size | tets (seed 0) | D_eff/D, seed 0 | min-max over seeds | mean "
+          "| generation s (seed 0) |\n|---|---|---|---|---|---|---|")
+    for r, length in CYLINDERS:
+        rate, modes = exact_slowest_rate("cylinder", radius=r, length=length)
+        for divisor in divisors:
+            ratios, tets, seconds = [], None, None
+            for seed in SEEDS:
+                start = time.perf_counter()
+                mesh = shapes.cylinder(r, length, size=r / divisor, seed=seed, cache=False)
+                if seed == SEEDS[0]:
+                    tets, seconds = mesh.n_tets, time.perf_counter() - start
+                ratios.append(effective_diffusion_ratio(mesh, rate, modes))
+            spread = f"{min(ratios):.3f}–{max(ratios):.3f}"
+            print(f"| r {r / UM:g} um × {length / UM:g} um | r/{divisor} | {tets:,} | {ratios[0]:.3f} | "
+                  f"{spread} | {np.mean(ratios):.3f} | {seconds:.1f} |", flush=True)
+
+
+def options(r: float, length: float, divisors=(4, 5)) -> None:
+    """D_eff/D of the cylinder under other gmsh settings (seed 0)."""
+    from tetrasim.geometry.accuracy import effective_diffusion_ratio, exact_slowest_rate, quality_report
+
+    rate, modes = exact_slowest_rate("cylinder", radius=r, length=length)
+    print(f"\ngmsh settings, cylinder r = {r / UM:g} um × {length / UM:g} um, seed 0\n")
+    print("| gmsh setting | size | tets | min dihedral | D_eff/D |\n|---|---|---|---|---|")
+    for divisor in divisors:
+        for label, (settings, passes) in OPTIONS.items():
+            mesh = gmsh_cylinder(r, length, r / divisor, settings, passes)
+            q = quality_report(mesh)
+            ratio = effective_diffusion_ratio(mesh, rate, modes)
+            dihedral = f"{q['dihedral_min']:.1f}°"
+            print(f"| {label} | r/{divisor} | {mesh.n_tets:,} | {dihedral} | {ratio:.3f} |", flush=True)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--radius", type=float, default=0.5 * UM, help="alternatives and options (m)")
+    parser.add_argument("--length", type=float, default=4 * UM, help="alternatives and options (m)")
+    parser.add_argument("--section", choices=("alternatives", "sizes", "options", "all"), default="all")
+    args = parser.parse_args(argv)
+    if args.section in ("alternatives", "all"):
+        alternatives(args.radius, args.length)
+    if args.section in ("sizes", "all"):
+        sizes()
+    if args.section in ("options", "all"):
+        options(args.radius, args.length)
     return 0
 
 

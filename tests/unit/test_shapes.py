@@ -157,23 +157,12 @@ def _d_ratio(kind):
     return effective_diffusion_ratio(mesh, rate, modes)
 
 
-@pytest.mark.parametrize(
-    "kind",
-    [
-        "box",
-        "sphere",
-        pytest.param(
-            "cylinder",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="finding: the Netgen-optimised unstructured cylinder gives D_eff/D = 0.956, as does "
-                "an unstructured square tube (benchmarks/cylinder_meshes.py, docs/mesh.md): the barycentre "
-                "formula on unstructured tets, not the curved wall",
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("kind", ["box", "cylinder", "sphere"])
 def test_default_meshes_diffuse_at_the_set_coefficient(kind):
     """Issue 10.7: |D_eff/D - 1| <= 3 % on the default meshes, from the slowest decay rate of the
-    solvers' diffusion operator against the exact Neumann rate of the shape (no sampling)."""
+    solvers' diffusion operator against the exact Neumann rate of the shape (no sampling).
+
+    The cylinder meets it at its default size r/6 with little to spare (0.973; other gmsh seeds
+    give 0.967-0.973 and the r 0.2 um x 10 um cylinder 0.971: docs/mesh.md), so a gmsh update
+    that moves the mesh can fail this test: that is a finding, not a tolerance to widen."""
     assert _d_ratio(kind) == pytest.approx(1.0, abs=0.03)

@@ -305,10 +305,13 @@ def cylinder(
 ) -> TetMesh:
     """Tet mesh of a cylinder of ``radius`` with its axis along z from 0 to ``length`` (metres).
 
-    ``size`` (default ``radius / 3``) is the target edge; ``curvature``, ``optimize``: see :func:`sphere`.
+    ``size`` (default ``radius / 6``) is the target edge; ``curvature``, ``optimize``: see :func:`sphere`.
+    The default is the coarsest of r/3 .. r/6 at which the barycentre diffusion formula gives
+    an effective D within 3 % of D on these unstructured meshes (0.971-0.973 at r/6, 0.945-0.956
+    at r/3; docs/mesh.md); it costs about 7 times the tets of r/3.
     """
     radius, length = _positive("radius", radius), _positive("length", length)
-    size = _check_size(size if size is not None else radius / 3, radius, length)
+    size = _check_size(size if size is not None else radius / 6, radius, length)
     curvature = _curvature(curvature)
 
     def build():
