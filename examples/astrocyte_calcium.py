@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tetrasim.examples_calcium import CHANNELS_PER_CLUSTER, IP3R_DENSITY, plot_study, run_study
+from tetrasim.examples_calcium import CHANNELS_PER_CLUSTER, EQUILIBRATE_S, IP3R_DENSITY, plot_study, run_study
 
 
 def main(argv=None) -> int:
@@ -34,6 +34,9 @@ def main(argv=None) -> int:
     parser.add_argument("--ip3r-density", type=float, default=IP3R_DENSITY, help="IP3R per m^2 of ER membrane")
     parser.add_argument("--channels-per-cluster", type=int, default=CHANNELS_PER_CLUSTER,
                         help="IP3R per cluster (a random ER triangle and its edge neighbours)")
+    parser.add_argument("--equilibrate", type=float, default=EQUILIBRATE_S,
+                        help="seconds of well-mixed wm-ode pre-equilibration before the baseline "
+                        "(0: the specified start, whose baseline drifts)")
     parser.add_argument("--n-sigma", type=float, default=3.0, help="peak threshold: baseline mean + n sigma")
     parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     parser.add_argument("--out", type=Path, default=Path("."), help="folder for the figure")
@@ -44,7 +47,7 @@ def main(argv=None) -> int:
     study = run_study(args.geometries, range(1, args.seeds + 1), args.solver, args.t_after, args.mesh_size,
                       args.ip3r_density, args.n_sigma, args.workers, t_baseline=args.t_baseline,
                       channels_per_cluster=args.channels_per_cluster,
-                      runs_dir=args.runs_dir or args.out / "astrocyte_calcium_runs")
+                      runs_dir=args.runs_dir or args.out / "astrocyte_calcium_runs", equilibrate=args.equilibrate)
     print(f"\nthreshold: baseline mean + {args.n_sigma:g} sigma; central node; {args.seeds} seeds per geometry")
     for g, measures in study["summary"].items():
         parts = [f"{key} {mean:.3g} ± {std:.2g} (n={n})" if std is not None else f"{key} {mean:.2f} (n={n})"

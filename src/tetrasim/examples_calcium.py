@@ -33,7 +33,7 @@ import numpy as np
 
 __all__ = ["calcium_model", "calcium_geometry", "CalciumGeometry", "place_clustered", "simulate_calcium",
            "detect_peaks", "CalciumRun", "run_study", "save_run", "load_run", "run_file", "IP3R_STATES",
-           "IP3R_DENSITY", "CHANNELS_PER_CLUSTER"]
+           "IP3R_DENSITY", "CHANNELS_PER_CLUSTER", "EQUILIBRATE_S", "equilibrated_state"]
 
 # --- species and kinetics (STEPS units: M, s, m^2/s) -------------------------------------------
 IP3R_STATES = ("unb_IP3R", "ip3_IP3R", "caa_IP3R", "cai_IP3R", "open_IP3R", "cai_ip3_IP3R", "ca2_IP3R",
@@ -55,6 +55,9 @@ CHANNELS_PER_CLUSTER = 46
 CLUSTER_SPACING = 30e-9  #: m, minimum distance between cluster centres
 INFUSED_IP3 = 50  #: molecules injected into the central node
 T_STIMULUS = 1.0  #: s
+#: s of well-mixed ``wm-ode`` pre-equilibration before the recorded baseline in the study
+#: (:func:`equilibrated_state`); 0 starts from the specified, drifting state
+EQUILIBRATE_S = 20.0
 
 
 def calcium_model():
@@ -185,15 +188,38 @@ def place_clustered(mesh, tris: np.ndarray, n_channels: int, per_cluster: int = 
     return counts
 
 
+def equilibrated_state(volume: float, pm_area: float, er_area: float, seconds: float = 20.0,
+                       ip3r_density: float = IP3R_DENSITY) -> dict:
+    """The well-mixed model (``wm-ode``) after ``seconds`` from the specified start.
+
+    The specified start (120 nM Ca, GCaMP6s at equilibrium with it) is not the model's rest:
+    pumps and leak alone hold Ca near 5 nM, so free Ca and Ca–GCaMP6s fall for seconds
+    (k_off of GCaMP6s is 1.12 s⁻¹) and a pre-stimulus baseline drifts. The original model files
+    say so too: their steady state takes several seconds and must be reached before Ca²⁺
+    activity is analysed. Every process except IP3 decay (1.2e-4 s⁻¹, hours) settles within
+    seconds, so IP3 stays at its 120 nM. Returns ``{"conc": {species: M}, "ip3r": {state:
+    fraction of channels}}``.
+    """
+    sim = wellmixed_simulation(volume, pm_area, er_area, solver="wm-ode", ip3r_density=ip3r_density)
+    sim.run(seconds)
+    conc = {name: float(np.ravel(sim.get_conc("cytosol", name))[0])
+            for name in ("ca", "ip3", "GCaMP6s", "ca_GCaMP6s")}
+    counts = np.array([float(np.ravel(sim.get_count("erm", state))[0]) for state in IP3R_STATES])
+    return {"conc": conc, "ip3r": dict(zip(IP3R_STATES, counts / counts.sum(), strict=True))}
+
+
 def build_simulation(geometry: CalciumGeometry, solver: str = "ssa", seed: int = 1, runs: int = 1,
                      ip3r_density: float = IP3R_DENSITY, progress=False,
-                     channels_per_cluster: int = CHANNELS_PER_CLUSTER, **options):
+                     channels_per_cluster: int = CHANNELS_PER_CLUSTER, equilibrate: float = 0.0, **options):
     """A :class:`tetrasim.Simulation` of the model on ``geometry`` at rest (t = 0), replicates created.
 
-    Initial state: [ca] = [ip3] = 120 nM, GCaMP6s 10 µM total at its equilibrium with that Ca,
-    PLC 2,460 per µm² of plasma membrane, IP3R (``ip3r_density`` per m² of ER membrane) in
-    clusters of ``channels_per_cluster`` (:func:`place_clustered`), all in ``unb_IP3R``; each
-    replicate gets its own placement of the channels.
+    Initial state as specified: [ca] = [ip3] = 120 nM, GCaMP6s 10 µM total at its equilibrium
+    with that Ca, PLC 2,460 per µm² of plasma membrane, IP3R (``ip3r_density`` per m² of ER
+    membrane) in clusters of ``channels_per_cluster`` (:func:`place_clustered`), all in
+    ``unb_IP3R``; each replicate gets its own placement of the channels. With ``equilibrate`` > 0
+    the cytosol and the receptor states start instead from :func:`equilibrated_state` after that
+    many seconds (each channel's state drawn from the equilibrated fractions), so that the
+    baseline does not drift.
     """
     import tetrasim as ts
 
@@ -208,22 +234,34 @@ def build_simulation(geometry: CalciumGeometry, solver: str = "ssa", seed: int =
         geom.roi(name, tets=tets)
     sim = ts.Simulation(model, geom, solver=solver, seed=seed, progress=progress, **options)
     sim.run(0.0, runs=runs)
-    bound = GCAMP_TOTAL * CA_REST / (CA_REST + GCAMP_KB / GCAMP_KF)
-    sim.set_conc("cytosol", "ca", CA_REST)
-    sim.set_conc("cytosol", "ip3", IP3_REST)
-    sim.set_conc("cytosol", "ca_GCaMP6s", bound)
-    sim.set_conc("cytosol", "GCaMP6s", GCAMP_TOTAL - bound)
     area_pm = geometry.mesh.tri_areas[geometry.plasma_membrane].sum()
-    sim.set_count("pm", "plc", round(PLC_DENSITY * area_pm))
     area_er = geometry.mesh.tri_areas[geometry.er_membrane].sum()
+    bound = GCAMP_TOTAL * CA_REST / (CA_REST + GCAMP_KB / GCAMP_KF)
+    start = {"conc": {"ca": CA_REST, "ip3": IP3_REST, "ca_GCaMP6s": bound, "GCaMP6s": GCAMP_TOTAL - bound},
+             "ip3r": {"unb_IP3R": 1.0}}
+    if equilibrate > 0:
+        volume = geometry.mesh.tet_volumes[geometry.cytosol].sum()
+        start = equilibrated_state(volume, area_pm, area_er, equilibrate, ip3r_density)
+    for name, value in start["conc"].items():
+        sim.set_conc("cytosol", name, value)
+    sim.set_count("pm", "plc", round(PLC_DENSITY * area_pm))
     n_channels = round(ip3r_density * area_er)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x1F3A]))
     per_run = np.stack([place_clustered(geometry.mesh, geometry.er_membrane, n_channels,
                                         per_cluster=channels_per_cluster, rng=rng)
                         for _ in range(sim.n_runs)])
-    if not np.issubdtype(sim.solver.state_dtype, np.integer):
-        per_run = per_run.mean(axis=0)  # deterministic: the mean placement
-    sim.set_count(ts.Tri(geometry.er_membrane), "unb_IP3R", per_run, per_element=True)
+    fractions = np.array([start["ip3r"].get(state, 0.0) for state in IP3R_STATES])
+    if np.issubdtype(sim.solver.state_dtype, np.integer):
+        # each channel's state drawn independently: a multinomial split of every triangle's count
+        by_state = np.zeros((len(IP3R_STATES),) + per_run.shape, dtype=np.int64)
+        for index in np.ndindex(per_run.shape):
+            if per_run[index] > 0:
+                by_state[(slice(None),) + index] = rng.multinomial(per_run[index], fractions)
+    else:
+        by_state = fractions[:, None] * per_run.mean(axis=0)[None, :]  # deterministic: the mean
+    for state, counts in zip(IP3R_STATES, by_state, strict=True):
+        if counts.any():
+            sim.set_count(ts.Tri(geometry.er_membrane), state, counts, per_element=True)
     return sim
 
 
@@ -281,13 +319,15 @@ class CalciumRun:
 def simulate_calcium(geometry: CalciumGeometry, solver: str = "ssa", seed: int = 1, runs: int = 1,
                      t_baseline: float = T_STIMULUS, t_after: float = 4.0, dt: float = 1e-3,
                      ip3r_density: float = IP3R_DENSITY, progress=False,
-                     channels_per_cluster: int = CHANNELS_PER_CLUSTER, **options) -> CalciumRun:
-    """Baseline to ``t_baseline``, IP3 infusion into the central node, then ``t_after`` more seconds."""
+                     channels_per_cluster: int = CHANNELS_PER_CLUSTER, equilibrate: float = EQUILIBRATE_S,
+                     **options) -> CalciumRun:
+    """Baseline to ``t_baseline``, IP3 infusion into the central node, then ``t_after`` more seconds
+    (from the state of :func:`build_simulation` with ``equilibrate``)."""
     import tetrasim as ts
 
     start = time.perf_counter()
     sim = build_simulation(geometry, solver, seed, runs, ip3r_density, progress,
-                           channels_per_cluster=channels_per_cluster, **options)
+                           channels_per_cluster=channels_per_cluster, equilibrate=equilibrate, **options)
     recorders = {}
     for node in geometry.nodes:
         recorders[node] = (
@@ -349,7 +389,7 @@ def detect_peaks(times: np.ndarray, trace: np.ndarray, t_stimulus: float = T_STI
 
 
 _TASK_FIELDS = ("geometry", "solver", "seed", "t_baseline", "t_after", "mesh_size", "ip3r_density",
-                "channels_per_cluster")
+                "channels_per_cluster", "equilibrate")
 
 
 def run_file(folder, task) -> Path:
@@ -392,10 +432,10 @@ def load_run(path, task) -> CalciumRun | None:
 
 
 def _run_one(args):
-    name, solver, seed, t_baseline, t_after, mesh_size, density, per_cluster = args
+    name, solver, seed, t_baseline, t_after, mesh_size, density, per_cluster, equilibrate = args
     geometry = calcium_geometry(name, mesh_size=mesh_size)
     result = simulate_calcium(geometry, solver=solver, seed=seed, t_baseline=t_baseline, t_after=t_after,
-                              ip3r_density=density, channels_per_cluster=per_cluster)
+                              ip3r_density=density, channels_per_cluster=per_cluster, equilibrate=equilibrate)
     result.geometry = name  # the study's key, whatever the mesh calls itself
     return result
 
@@ -421,6 +461,7 @@ def run_study(
     t_baseline: float = T_STIMULUS,
     channels_per_cluster: int = CHANNELS_PER_CLUSTER,
     runs_dir=None,
+    equilibrate: float = EQUILIBRATE_S,
 ) -> dict:
     """Run every (geometry, seed) in a process pool and summarise the peaks of the central node.
 
@@ -436,7 +477,7 @@ def run_study(
 
     tasks = [
         (g, solver, int(s), float(t_baseline), float(t_after), mesh_size, float(ip3r_density),
-         int(channels_per_cluster))
+         int(channels_per_cluster), float(equilibrate))
         for s in seeds for g in geometries  # seed-major: a study stopped early covers every geometry
     ]
     runs: dict = {g: [] for g in geometries}

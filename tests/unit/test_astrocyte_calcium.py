@@ -15,6 +15,7 @@ from tetrasim.examples_calcium import (
     CalciumGeometry,
     build_simulation,
     detect_peaks,
+    equilibrated_state,
     infuse_ip3,
     place_clustered,
     simulate_calcium,
@@ -184,3 +185,34 @@ def test_study_keeps_each_run_and_resumes(tmp_path, monkeypatch):
     with pytest.raises(AssertionError, match="simulated again"):
         calcium.run_study(("d0",), runs_dir=tmp_path, **{**kwargs, "t_after": 0.03})
     assert not list(tmp_path.glob("*.part"))
+
+
+def test_equilibrated_start_is_the_rest_state():
+    """The pre-equilibrated start is the model's rest: longer pre-equilibration changes nothing that
+    matters, GCaMP6s is bound at the equilibrium of the rest Ca, and Ca sits near the pumps/leak
+    balance (1.5e-7 M/s / 30 s^-1 = 5 nM, raised a little by IP3R release) - far below the specified
+    120 nM start, which is why the unequilibrated baseline drifts."""
+    volume, pm_area, er_area = 0.56e-18, 7.9e-12, 3.7e-12  # the generated d0 branchlet with ER
+    rest = equilibrated_state(volume, pm_area, er_area, seconds=20.0)
+    later = equilibrated_state(volume, pm_area, er_area, seconds=60.0)
+    for name in ("ca", "ca_GCaMP6s", "GCaMP6s"):
+        assert later["conc"][name] == pytest.approx(rest["conc"][name], rel=0.03)
+    ca = rest["conc"]["ca"]
+    assert 5e-9 <= ca < 10e-9
+    kd = 1.12 / 7.78e6
+    # quasi-equilibrium: Ca still creeps down as IP3 slowly falls, and the bound form lags it by ~0.5 %
+    # (the specified start is 11x off this value)
+    assert rest["conc"]["ca_GCaMP6s"] == pytest.approx(10e-6 * ca / (ca + kd), rel=0.01)
+    assert sum(rest["ip3r"].values()) == pytest.approx(1.0)
+
+
+def test_equilibrated_build_keeps_every_receptor():
+    """With pre-equilibration the channels are split over their states, per triangle and run, without
+    losing or making one; most stay unbound at rest."""
+    geometry = small_branch()
+    plain = build_simulation(geometry, solver="ssa", seed=3, runs=3, ip3r_density=2000e12)
+    rested = build_simulation(geometry, solver="ssa", seed=3, runs=3, ip3r_density=2000e12, equilibrate=20.0)
+    total = sum(np.asarray(rested.get_count("erm", state)) for state in IP3R_STATES)
+    np.testing.assert_array_equal(total, plain.get_count("erm", "unb_IP3R"))
+    assert np.all(np.asarray(rested.get_count("erm", "unb_IP3R")) > 0.9 * total)
+    assert np.asarray(rested.get_conc("cytosol", "ca")).max() < 20e-9
