@@ -47,6 +47,8 @@ ALWAYS = [
      "the study is hours of exact SSA per seed (docs/examples/astrocyte_calcium.md, Cost)"),
     ("docs/examples/astrocyte_calcium.md", "astrocyte_calcium_cost.py --t 0.05",
      "astrocyte_calcium_cost.py --t 0.0002", "the measurement is minutes of simulation (opsplit twice)"),
+    ("docs/examples/astrocyte_calcium.md", "astrocyte_calcium_cost.py --t 0.1 --solvers ssa",
+     "astrocyte_calcium_cost.py --t 0.0002 --solvers ssa", "the measurement is a minute of exact SSA"),
     ("README.md", "make test ", ": make test ",
      "`make test` is the default suite: it runs this file (and these blocks) itself"),
     ("docs/index.md", "make test ", ": make test ", "the default suite runs this file"),
