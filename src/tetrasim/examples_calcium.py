@@ -423,7 +423,8 @@ def load_run(path, task) -> CalciumRun | None:
     if not path.exists():
         return None
     with np.load(path) as data:
-        if json.loads(str(data["task"])) != json.loads(json.dumps(dict(zip(_TASK_FIELDS, task, strict=True)))):
+        wanted = json.loads(json.dumps(dict(zip(_TASK_FIELDS, task, strict=True))))  # as the file holds it
+        if json.loads(str(data["task"])) != wanted:
             return None
         nodes = sorted(key[len("signal_"):] for key in data.files if key.startswith("signal_"))
         return CalciumRun(task[0], task[1], [task[2]], data["times"], {n: data[f"signal_{n}"] for n in nodes},
@@ -525,7 +526,8 @@ def run_study(
     all_runs = [r for results in runs.values() for r in results]
     return dict(runs=runs, summary=summary, peaks=measures, tests=compare_geometries(measures),
                 wall_s=time.perf_counter() - start, n_sigma=n_sigma,
-                seconds_per_seed={g: float(np.median([r.wall_s for r in rs])) for g, rs in runs.items() if rs},
+                seconds_per_seed={g: float(np.median([r.wall_s for r in rs]))
+                                  for g, rs in runs.items() if rs},
                 n_runs=len(all_runs))
 
 

@@ -121,7 +121,8 @@ def ssa_operator(h, seed, run, step, order, cluster_ptr, cluster_key, counts, cl
         t = -math.log(1.0 - u0) / a0
         if t >= h:  # the common case: no reaction in this cluster during this step
             continue
-        _cluster_propensities(start, stop, counts, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count, propensity)
+        _cluster_propensities(start, stop, counts, rx_rate, rx_reac_ptr, rx_reac_pool, rx_reac_count,
+                              propensity)
         _continue_stream(stream, seed, run, step, cluster_key[c], PURPOSE_SSA)
         first = True
         while True:
