@@ -26,6 +26,7 @@ from ..solvers.base import Runtime
 from ..solvers.registry import canonical_solver_name
 from ..units import AVOGADRO, to_si
 from .mpi import DistributedOpSplitSolver, MPIBackend, release_freed_memory
+from .split_setup import split_layout
 
 __all__ = ["MPISimulation"]
 
@@ -76,12 +77,18 @@ class MPISimulation(Simulation):
         if seed is None and b.is_root:
             seed = int(np.random.SeedSequence().entropy % (2**63))
         self.seed = int(b.comm.bcast(seed, root=0))
-        parts = None
-        with b.collective():
-            if b.is_root:
-                parts = self._set_up(model, geometry, partition)
-        layout = b.comm.scatter(parts, root=0)
-        del parts  # rank 0 keeps no global array past this line
+        if getattr(getattr(geometry, "mesh", None), "is_part", False):  # ts.load_split_mesh: no rank has it all
+            with b.collective():
+                if partition is not None:
+                    raise SimulationError("partition= cannot re-partition a pre-split mesh: its files are the partition")
+            layout = split_layout(model, geometry, b)
+        else:
+            parts = None
+            with b.collective():
+                if b.is_root:
+                    parts = self._set_up(model, geometry, partition)
+            layout = b.comm.scatter(parts, root=0)
+            del parts  # rank 0 keeps no global array past this line
         release_freed_memory()
         self.model = model
         # no reference to the geometry (its mesh is global): only the ROIs, resolved per rank
@@ -176,6 +183,11 @@ class MPISimulation(Simulation):
                     raise SimulationError(f"tet index out of range 0..{n_volume - 1}: {where.index!r}")
                 mine, first = self._owned_tets, 0  # owned tet ids, increasing; local ids 0, 1, ...
             else:
+                if self.layout.get("split"):
+                    raise CapabilityError(
+                        "ts.Tri(i) on a pre-split mesh is not supported (the whole mesh's triangle ids "
+                        "are unknown to every rank); use the patch's name"
+                    )
                 mine, first = self._owned_tris, len(self._owned_tets)  # mesh ids of owned patch triangles
             order = np.argsort(mine, kind="stable")
             at = np.minimum(np.searchsorted(mine[order], ids), max(len(mine) - 1, 0))

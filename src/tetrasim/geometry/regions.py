@@ -230,7 +230,7 @@ class MeshGeometry:
         what = f"compartment {name!r}"
         self._check_name(name, "compartment")
         idx = self._tets(tets, what)
-        if idx.size == 0:
+        if idx.size == 0 and not self.mesh.is_part:  # a part of a split mesh may miss a region
             raise GeometryError(f"{what}: the tet selection is empty")
         owner = self.tet_compartment[idx]
         if (owner >= 0).any():
@@ -257,7 +257,7 @@ class MeshGeometry:
         inner_c = self._comp(inner, what)
         outer_c = self._comp(outer, what) if outer is not None else None
         ids = self._tris(tris, what)
-        if ids.size == 0:
+        if ids.size == 0 and not self.mesh.is_part:
             raise GeometryError(f"{what}: the triangle selection is empty")
         taken = self.tri_patch[ids] >= 0
         if taken.any():
@@ -347,7 +347,7 @@ class MeshGeometry:
         if ca.name == cb.name:
             raise GeometryError(f"{what}: between names the same compartment twice ({ca.name!r})")
         ids = self.mesh.faces_between(ca.tets, cb.tets)
-        if ids.size == 0:
+        if ids.size == 0 and not self.mesh.is_part:
             raise GeometryError(f"{what}: compartments {ca.name!r} and {cb.name!r} share no face")
         ft = self.mesh.face_tets[ids]
         a_mask = self._comp_mask(ca)
@@ -389,7 +389,7 @@ class MeshGeometry:
         has = neighbors >= 0
         in_a = np.arange(len(union)) < len(pa)
         n_edges = int((has & in_a[:, None] & ~in_a[np.where(has, neighbors, 0)]).sum())
-        if n_edges == 0:
+        if n_edges == 0 and not self.mesh.is_part:
             raise GeometryError(f"{what}: patches {a!r} and {b!r} share no edge")
         boundary = SurfaceDiffusionBoundary(name, (a, b), n_edges, species)
         self.surface_diffusion_boundaries[name] = boundary
