@@ -32,7 +32,6 @@ from .simulation import Simulation
 from .units import Q
 
 
-
 def load_split_mesh(path, length_unit, *, halo: int = 3, comm=None):
     """This rank's part of a pre-split Gmsh 4.1 set ``name_1.msh … name_n.msh`` (run under
     ``mpiexec -n n``); see :func:`tetrasim.backends.split_mesh.load_split_mesh`."""

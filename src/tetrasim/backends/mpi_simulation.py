@@ -77,10 +77,12 @@ class MPISimulation(Simulation):
         if seed is None and b.is_root:
             seed = int(np.random.SeedSequence().entropy % (2**63))
         self.seed = int(b.comm.bcast(seed, root=0))
-        if getattr(getattr(geometry, "mesh", None), "is_part", False):  # ts.load_split_mesh: no rank has it all
+        if getattr(getattr(geometry, "mesh", None), "is_part", False):  # ts.load_split_mesh: one part a rank
             with b.collective():
                 if partition is not None:
-                    raise SimulationError("partition= cannot re-partition a pre-split mesh: its files are the partition")
+                    raise SimulationError(
+                        "partition= cannot re-partition a pre-split mesh: its files are the partition"
+                    )
             layout = split_layout(model, geometry, b)
         else:
             parts = None
@@ -328,7 +330,9 @@ class MPISimulation(Simulation):
         recorder.elements, recorder.pools = global_ids, pools
         recorder.positions, recorder.n_total = positions, total
         recorder.factor = 1.0 / (1e3 * AVOGADRO * measure) if isinstance(probe, Conc) else None
-        recorder.volume = measure.sum()
+        # the serial divisor, summed in serial order: sum of molecules per unit (M or mol/m²) per element
+        capacity = molecules_per_unit(self.compiled, elements)
+        recorder.capacity = b.gather_region(capacity, positions, total).sum()
         return recorder
 
     def run(self, t_end, runs: int | None = None, progress=None):
@@ -361,7 +365,7 @@ class MPISimulation(Simulation):
 
     def _reduce(self, recorder: Recorder, data: np.ndarray) -> np.ndarray:
         if isinstance(recorder.probe, Conc) and not recorder.probe.per_element:
-            return data.astype(np.float64)[:, :, 0] / (1e3 * AVOGADRO * recorder.volume)
+            return data.astype(np.float64)[:, :, 0] / recorder.capacity
         return super()._reduce(recorder, data)
 
     @property

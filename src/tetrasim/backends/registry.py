@@ -12,7 +12,13 @@ from importlib import import_module
 
 from ..errors import CapabilityError, did_you_mean
 
-__all__ = ["BACKENDS", "launched_ranks", "refuse_part_of_split_mesh", "resolve_backend_name", "simulation_class"]
+__all__ = [
+    "BACKENDS",
+    "launched_ranks",
+    "refuse_part_of_split_mesh",
+    "resolve_backend_name",
+    "simulation_class",
+]
 
 BACKENDS = ("serial", "mpi", "gpu")
 

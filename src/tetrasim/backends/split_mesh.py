@@ -48,7 +48,9 @@ class PartMesh(TetMesh):
 
     is_part = True
 
-    def _finish_part(self, global_tets, layer, partition, vertex_tags, halo, n_parts, n_global, names, tri_names):
+    def _finish_part(
+        self, global_tets, layer, partition, vertex_tags, halo, n_parts, n_global, names, tri_names
+    ):
         self.global_tets = global_tets
         self.tet_layer = layer  # 0: this rank's file; k: k node-sharing steps away
         self.tet_partition = partition  # the rank whose file holds each tet
@@ -98,12 +100,12 @@ def global_positions(comm, keys) -> tuple[np.ndarray, int]:
     first column, each rank sorts its bucket, and an exclusive scan of the bucket sizes gives the
     offsets. Memory per rank is the size of its own keys and bucket.
     """
-    MPI = import_mpi()
+    mpi = import_mpi()
     keys = np.asarray(keys, np.int64)
     keys = keys[:, None] if keys.ndim == 1 else keys  # one column per component of a key
     size = comm.Get_size()
-    lo = comm.allreduce(int(keys[:, 0].min()) if len(keys) else np.iinfo(np.int64).max, op=MPI.MIN)
-    hi = comm.allreduce(int(keys[:, 0].max()) if len(keys) else np.iinfo(np.int64).min, op=MPI.MAX)
+    lo = comm.allreduce(int(keys[:, 0].min()) if len(keys) else np.iinfo(np.int64).max, op=mpi.MIN)
+    hi = comm.allreduce(int(keys[:, 0].max()) if len(keys) else np.iinfo(np.int64).min, op=mpi.MAX)
     if lo > hi:  # no keys anywhere
         return np.zeros(0, np.int64), 0
     width = -(-(hi - lo + 1) // size)
@@ -149,7 +151,9 @@ def _open_part(path: Path, length_unit, rank: int, size: int):
             f"into {size} parts"
         )
     if part.partition != rank + 1:
-        raise MeshFormatError(f"{mine}: holds partition {part.partition}, expected {rank + 1} (files renamed?)")
+        raise MeshFormatError(
+            f"{mine}: holds partition {part.partition}, expected {rank + 1} (were the files renamed?)"
+        )
     return part
 
 
@@ -213,7 +217,9 @@ def load_split_mesh(path, length_unit, *, halo: int = 3, comm=None) -> PartMesh:
     star_node, star_tet, star_rank = star_node[order], star_tet[order], star_rank[order]
     tri_member = _membership(part.tri_groups, tri_names, len(part.tri_tags))
     smallest = part.tri_nodes.min(axis=1) if len(part.tri_tags) else np.zeros(0, np.int64)
-    incoming = comm.alltoall(_scatter_by(smallest % size, size, smallest, part.tri_tags, part.tri_nodes, tri_member))
+    incoming = comm.alltoall(
+        _scatter_by(smallest % size, size, smallest, part.tri_tags, part.tri_nodes, tri_member)
+    )
     tri_dir = [np.concatenate([p[k] for p in incoming]) for k in range(4)]
 
     def ask_directory(nodes, answer):
@@ -230,7 +236,8 @@ def load_split_mesh(path, length_unit, *, halo: int = 3, comm=None) -> PartMesh:
         at = np.searchsorted(gid, request)
         return request, part.tet_tags[at], part.tet_nodes[at], coords[at], member[at]
 
-    held = [(gid, part.tet_tags, part.tet_nodes, coords, member, np.full(len(gid), rank), np.zeros(len(gid), np.int64))]
+    file_tets = (gid, part.tet_tags, part.tet_nodes, coords, member)
+    held = [file_tets + (np.full(len(gid), rank), np.zeros(len(gid), np.int64))]
     known = gid
     newest = queried = np.unique(part.tet_nodes)
     for layer in range(1, halo + 1):
@@ -259,9 +266,10 @@ def load_split_mesh(path, length_unit, *, halo: int = 3, comm=None) -> PartMesh:
     local = local.reshape(-1, 4)
     vertices = np.empty((len(vertex_tags), 3))
     vertices[local.ravel()] = tet_coords.reshape(-1, 3)
-    groups = {name: np.flatnonzero(tet_member[:, k]) for k, name in enumerate(names) if tet_member[:, k].any()}
-    mesh = PartMesh(vertices, local, groups=groups, source=f"{path} (part {rank + 1} of {size})", element_ids=tags,
-                    input_unit=length_unit)
+    groups = {name: np.flatnonzero(tet_member[:, k]) for k, name in enumerate(names)}
+    groups = {name: rows for name, rows in groups.items() if len(rows)}
+    source = f"{path} (part {rank + 1} of {size})"
+    mesh = PartMesh(vertices, local, groups=groups, source=source, element_ids=tags, input_unit=length_unit)
     mesh._finish_part(global_tets, layer, partition, vertex_tags, halo, size, n_global, names, tri_names)
 
     # patch triangles: file triangles whose three nodes are in the part and that touch an interior tet

@@ -145,7 +145,8 @@ def split_layout(model, geometry, backend) -> dict:
         for r, wanted in enumerate(incoming):
             if len(wanted):
                 pools = receive_pools(owned, wanted, n_species)
-                if not np.array_equal(owned[np.minimum(pools[::n_species] // n_species, len(owned) - 1)], wanted):
+                at = np.minimum(pools[::n_species] // n_species, len(owned) - 1)
+                if not np.array_equal(owned[at], wanted):
                     raise InternalError(f"rank {r} sends molecules to elements rank {rank} does not own")
                 part["receive"][r] = pools
     # regions: each owned element's position in the serial order of its compartment or patch

@@ -18,7 +18,15 @@ import numpy as np
 
 from ..errors import MeshFormatError
 from .conventions import parse_length_unit
-from .io import _gmsh41_elements, _gmsh41_nodes, _gmsh_physical_names, _group_name, _read_text, _relabel, _Text
+from .io import (
+    _gmsh41_elements,
+    _gmsh41_nodes,
+    _gmsh_physical_names,
+    _group_name,
+    _read_text,
+    _relabel,
+    _Text,
+)
 
 __all__ = ["GmshPart", "read_gmsh_part", "split_file_name"]
 
@@ -62,7 +70,8 @@ def _partitioned_entities(txt: _Text):
         try:
             value = kind(tokens[position])
         except ValueError:
-            raise txt.fail(start, f"cannot read the $PartitionedEntities section near {tokens[position]!r}") from None
+            near = tokens[position]
+            raise txt.fail(start, f"cannot read the $PartitionedEntities section near {near!r}") from None
         position += 1
         return value
 
@@ -110,7 +119,9 @@ def read_gmsh_part(path, length_unit) -> GmshPart:
         raise MeshFormatError(f"{path}, line 1: not a Gmsh file (no $MeshFormat header)")
     head = txt.line(1, "the format line").split()
     if len(head) < 2 or head[0] not in ("4.1", "4.10") or head[1] != "0":
-        raise txt.fail(1, "a split mesh set must be Gmsh 4.1 ASCII", "Save with Mesh.MshFileVersion=4.1, Mesh.Binary=0")
+        raise txt.fail(
+            1, "a split mesh set must be Gmsh 4.1 ASCII", "Save with Mesh.MshFileVersion=4.1, Mesh.Binary=0"
+        )
     found = _partitioned_entities(txt)
     if found is None:
         raise MeshFormatError(
@@ -133,7 +144,7 @@ def read_gmsh_part(path, length_unit) -> GmshPart:
     if not own.get(4):
         raise txt.fail(-1, "the file contains no tetrahedra of its partition (element type 4)")
     if len(partitions) != 1:
-        raise MeshFormatError(f"{path}: holds the tetrahedra of partitions {sorted(partitions)}; expected one")
+        raise MeshFormatError(f"{path}: holds the tets of partitions {sorted(partitions)}; expected one")
 
     def gather(etype, width):
         blocks = own.get(etype, [])
