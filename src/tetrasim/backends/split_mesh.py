@@ -146,7 +146,8 @@ def _open_part(path: Path, length_unit, rank: int, size: int):
     part = read_gmsh_part(mine, length_unit)
     if part.n_partitions != size:
         raise MeshFormatError(
-            f"{mine}: the set is split into {part.n_partitions} parts but this run has {size} ranks; "
+            f"{mine}: the set is split into {part.n_partitions} parts but this run has {size} "
+            f"rank{'s' if size != 1 else ''}; "
             f"run with mpiexec -n {part.n_partitions} (one rank per file), or split the mesh again "
             f"into {size} parts"
         )
