@@ -229,8 +229,8 @@ def load_split_mesh(path, length_unit, *, halo: int = 3, comm=None) -> PartMesh:
 
     def stars(request):
         lo, hi = np.searchsorted(star_node, request), np.searchsorted(star_node, request, side="right")
-        take = np.concatenate([np.arange(a, b) for a, b in zip(lo, hi, strict=True)]) if len(request) else []
-        take = np.asarray(take, np.int64)
+        count = hi - lo  # the entries of each requested node are star_*[lo:hi]
+        take = np.repeat(lo - np.cumsum(count) + count, count) + np.arange(count.sum())
         return star_tet[take], star_rank[take]
 
     def records(request):
@@ -270,8 +270,10 @@ def load_split_mesh(path, length_unit, *, halo: int = 3, comm=None) -> PartMesh:
     groups = {name: np.flatnonzero(tet_member[:, k]) for k, name in enumerate(names)}
     groups = {name: rows for name, rows in groups.items() if len(rows)}
     source = f"{path} (part {rank + 1} of {size})"
-    mesh = PartMesh(vertices, local, groups=groups, source=source, element_ids=tags, input_unit=length_unit)
-    mesh._finish_part(global_tets, layer, partition, vertex_tags, halo, size, n_global, names, tri_names)
+    with backend.collective():  # a geometric error in one part stops every rank with its message
+        mesh = PartMesh(vertices, local, groups=groups, source=source, element_ids=tags,
+                        input_unit=length_unit)
+        mesh._finish_part(global_tets, layer, partition, vertex_tags, halo, size, n_global, names, tri_names)
 
     # patch triangles: file triangles whose three nodes are in the part and that touch an interior tet
     found = ask_directory(vertex_tags, lambda r: tuple(a[np.isin(tri_dir[0], r)] for a in tri_dir[1:]))
