@@ -25,7 +25,10 @@ SPECIES_SURFACE = ("R", "RA")
 
 
 def make_meshes(folder, parts, size=0.2) -> Path:
-    """``folder/box.msh`` (unsplit) and, for each n in ``parts``, ``folder/n/box_1..n.msh``."""
+    """``folder/box.msh`` (unsplit) and, for each n in ``parts``, ``folder/n/box_1..n.msh``.
+
+    A part count such as ``"2g"`` also writes Gmsh's ghost cells (``Mesh.PartitionCreateGhostCells``).
+    """
     import gmsh
 
     folder = Path(folder)
@@ -52,9 +55,10 @@ def make_meshes(folder, parts, size=0.2) -> Path:
         gmsh.option.setNumber("Mesh.MshFileVersion", 4.1)
         gmsh.model.mesh.generate(3)
         gmsh.write(str(folder / "box.msh"))
-        for n in parts:
+        for n in parts:  # "2g": 2 parts with Gmsh's ghost cells written too (the reader skips them)
             (folder / str(n)).mkdir(exist_ok=True)
-            gmsh.model.mesh.partition(int(n))
+            gmsh.option.setNumber("Mesh.PartitionCreateGhostCells", int(str(n).endswith("g")))
+            gmsh.model.mesh.partition(int(str(n).rstrip("g")))
             gmsh.option.setNumber("Mesh.PartitionSplitMeshFiles", 1)
             gmsh.write(str(folder / str(n) / "box.msh"))  # writes box_1.msh ... box_n.msh
             gmsh.option.setNumber("Mesh.PartitionSplitMeshFiles", 0)
@@ -175,7 +179,7 @@ def main(argv=None):
     sub = parser.add_subparsers(dest="command", required=True)
     make = sub.add_parser("make")
     make.add_argument("folder")
-    make.add_argument("parts", type=int, nargs="+")
+    make.add_argument("parts", nargs="+", help="numbers of parts; 2g: 2 parts with ghost cells")
     go = sub.add_parser("run")
     go.add_argument("out")
     go.add_argument("mesh")
