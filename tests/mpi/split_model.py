@@ -68,9 +68,11 @@ def make_meshes(folder, parts, size=0.2) -> Path:
     return folder
 
 
-def build(mesh_path, split, backend=None, partition=None, halo=3):
+def build(mesh_path, split, backend=None, partition=None, halo=3, interface=False):
+    """The simulation; ``interface``: also a patch on the left/right interface whose reactions read
+    both sides (reaction clusters of tet, triangle and tet that cross the files' partition)."""
     model = ts.Model()
-    model.species("A", "B", "C", "R", "RA")
+    model.species("A", "B", "C", "R", "RA", *(("S", "SA") if interface else ()))
     vol = model.volume_system("vol")
     vol.reaction("A + B <-> C", kf=2e8, kb=20.0)
     vol.reaction("C -> A", kf=5.0)
@@ -81,12 +83,20 @@ def build(mesh_path, split, backend=None, partition=None, halo=3):
     memb.reaction("RA.s -> R.s + B.i", kf=10.0)
     memb.diffusion("R", 2e-13)
     memb.diffusion("RA", 1e-13)
+    if interface:
+        gate = model.surface_system("gate")
+        gate.reaction("S.s + A.i <-> SA.s", kf=1e9, kb=30.0)
+        gate.reaction("SA.s -> S.s + B.o", kf=40.0)  # reads the left tet, writes the right one
+        gate.diffusion("S", 1e-13)
     mesh = ts.load_split_mesh(mesh_path, "um", halo=halo) if split else ts.load_mesh(mesh_path, "um")
     geom = ts.MeshGeometry(mesh)
     geom.compartment("left", tets=mesh.group("left"), systems=["vol"])
     geom.compartment("right", tets=mesh.group("right"), systems=["vol"])
     geom.patch("pm", tris=mesh.tri_group("pm"), inner="left", systems=["memb"])
     geom.diffusion_boundary("gate", between=("left", "right"))
+    if interface:
+        tris = geom.membrane_tris_between("left", "right")
+        geom.patch("iface", tris=tris, inner="left", outer="right", systems=["gate"])
     sim = ts.Simulation(
         model, geom, solver="opsplit", seed=5, progress=False, backend=backend, partition=partition
     )
@@ -102,18 +112,25 @@ def build(mesh_path, split, backend=None, partition=None, halo=3):
     sim.set_count(ts.Tet(clamp), "C", 40)
     sim.set_clamped(ts.Tet(clamp), "C", True)
     sim.set_count("pm", "R", 400)
+    if interface:
+        sim.set_count("iface", "S", 300)
     recorders = [
         sim.record(ts.Count(s, where=c, per_element=True), every=2e-3)
         for s in SPECIES_VOLUME
         for c in ("left", "right")
     ]
     recorders += [sim.record(ts.Count(s, where="pm", per_element=True), every=2e-3) for s in SPECIES_SURFACE]
+    if interface:
+        recorders += [sim.record(ts.Count(s, where="iface", per_element=True), every=2e-3)
+                      for s in ("S", "SA")]
     recorders.append(sim.record(ts.Conc("A", where="left"), every=2e-3))
     return sim, recorders
 
 
 def run(args):
-    sim, recorders = build(args.mesh, args.split, backend=args.backend, halo=args.halo)
+    sim, recorders = build(
+        args.mesh, args.split, backend=args.backend, halo=args.halo, interface=args.interface
+    )
     results = sim.run(args.t_end)
     arrays = {r.name: results[r] for r in recorders}
     arrays["total_A_left"] = np.asarray(sim.get_count("left", "A"))
@@ -156,8 +173,8 @@ def layouts(args):
     """Every rank: the split path's layout equals the global compile-and-cut with the file partition."""
     whole = ts.load_mesh(args.whole, "um")
     owner = file_partition(whole, args.split_set)
-    reference, _ = build(args.whole, False, backend="mpi", partition=owner)
-    split, _ = build(args.split_set, True, halo=args.halo)
+    reference, _ = build(args.whole, False, backend="mpi", partition=owner, interface=args.interface)
+    split, _ = build(args.split_set, True, halo=args.halo, interface=args.interface)
     ref, got = reference.layout, split.layout
     keys = sorted(set(ref) - {"owned_mesh_tris", "system"})
     assert sorted(set(got) - {"owned_mesh_tris", "system", "split"}) == keys, (sorted(got), keys)
@@ -187,10 +204,12 @@ def main(argv=None):
     go.add_argument("--backend", default=None)
     go.add_argument("--t-end", type=float, default=0.03)
     go.add_argument("--halo", type=int, default=3)
+    go.add_argument("--interface", action="store_true")
     lay = sub.add_parser("layouts")
     lay.add_argument("whole")
     lay.add_argument("split_set")
     lay.add_argument("--halo", type=int, default=3)
+    lay.add_argument("--interface", action="store_true")
     args = parser.parse_args(argv)
     if args.command == "make":
         make_meshes(args.folder, args.parts)

@@ -6,7 +6,9 @@
 * For one seed, every recorded per-element count, a concentration and the getters are
   **bitwise identical** to serial ``opsplit`` on the unsplit file, for a model with volume
   reactions and diffusion, a diffusion boundary, surface reactions and surface diffusion on a
-  patch carried by the set, and a clamped species.
+  patch carried by the set, and a clamped species; and with a second patch on the interface
+  between the halves whose reactions read one side and write the other (reaction clusters
+  that cross the files' partition).
 * A set split into 2 run on 3 ranks (and 3 on 2), a missing file, an unsplit file, and a part
   run without MPI stop every rank with one message saying what to do (each run has a timeout:
   a hang fails).
@@ -52,17 +54,26 @@ def meshes(tmp_path_factory):
     return folder
 
 
-@pytest.fixture(scope="module")
-def serial(meshes, tmp_path_factory):
-    out = tmp_path_factory.mktemp("serial") / "serial.npz"
-    done = run_script("run", out, meshes / "box.msh", "--backend", "serial")
+def _serial(meshes, folder, *options):
+    out = folder / "serial.npz"
+    done = run_script("run", out, meshes / "box.msh", "--backend", "serial", *options)
     assert done.returncode == 0, done.stderr
     return np.load(out)
 
 
-@pytest.mark.parametrize("ranks", [2, 3])
-def test_split_layout_equals_the_global_cut_with_the_files_partition(meshes, ranks):
-    done = run_script("layouts", meshes / "box.msh", meshes / str(ranks) / "box.msh", ranks=ranks)
+@pytest.fixture(scope="module")
+def serial(meshes, tmp_path_factory):
+    return _serial(meshes, tmp_path_factory.mktemp("serial"))
+
+
+@pytest.fixture(scope="module")
+def serial_interface(meshes, tmp_path_factory):
+    return _serial(meshes, tmp_path_factory.mktemp("serial_interface"), "--interface")
+
+
+@pytest.mark.parametrize(("ranks", "options"), [(2, ()), (3, ()), (3, ("--interface",))])
+def test_split_layout_equals_the_global_cut_with_the_files_partition(meshes, ranks, options):
+    done = run_script("layouts", meshes / "box.msh", meshes / str(ranks) / "box.msh", *options, ranks=ranks)
     assert done.returncode == 0, done.stderr
     assert f"layouts identical on {ranks} ranks" in done.stdout
 
@@ -76,6 +87,15 @@ def test_split_set_gives_the_serial_trajectory(meshes, serial, tmp_path, files):
     assert serial["count_A_left"].shape[1] == 16  # 0..0.03 s every 2 ms
     assert serial["count_RA_pm"].sum() > 0 and serial["count_C_right"].sum() > 0  # surface, boundary
     assert_bitwise_equal(serial, np.load(out))
+
+
+def test_clusters_across_the_partition_give_the_serial_trajectory(meshes, serial_interface, tmp_path):
+    """A patch on the left/right interface whose reactions read the left tet and write the right one."""
+    out = tmp_path / "split.npz"
+    done = run_script("run", out, meshes / "3" / "box.msh", "--split", "--interface", ranks=3)
+    assert done.returncode == 0, done.stderr
+    assert serial_interface["count_SA_iface"].sum() > 0
+    assert_bitwise_equal(serial_interface, np.load(out))
 
 
 def _one_message(done, message):
