@@ -130,3 +130,13 @@ def test_a_part_without_mpiexec_says_how_to_run(meshes, tmp_path):
     done = run_script("run", tmp_path / "x.npz", meshes / "2" / "box.msh", "--split")
     assert done.returncode != 0
     assert "run with mpiexec -n 2 (one rank per file)" in done.stderr
+
+
+def test_too_thin_a_halo_says_which_halo_to_use(meshes, tmp_path):
+    """halo=2 keeps one layer beyond the file's tets: an owned interface triangle whose tet on the
+    other side lies in another file needs its edge neighbours one layer further."""
+    done = run_script("run", tmp_path / "x.npz", meshes / "3" / "box.msh", "--split", "--interface",
+                      "--halo", "2", ranks=3)
+    assert done.returncode != 0
+    assert "load the mesh with ts.load_split_mesh(..., halo=3)" in done.stderr, done.stderr
+    assert "MPI_Abort" not in done.stderr + done.stdout

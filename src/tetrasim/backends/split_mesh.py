@@ -278,8 +278,8 @@ def load_split_mesh(path, length_unit, *, halo: int = 3, comm=None) -> PartMesh:
     # patch triangles: file triangles whose three nodes are in the part and that touch an interior tet
     found = ask_directory(vertex_tags, lambda r: tuple(a[np.isin(tri_dir[0], r)] for a in tri_dir[1:]))
     tri_tags = np.concatenate([f[0] for f in found])
-    tri_nodes = np.concatenate([f[1] for f in found]).reshape(-1, 3)
-    tri_member = np.concatenate([f[2] for f in found]).reshape(len(tri_tags), -1)
+    tri_nodes = np.concatenate([f[1] for f in found])  # (k, 3)
+    tri_member = np.concatenate([f[2] for f in found])  # (k, number of triangle groups)
     tri_tags, first = np.unique(tri_tags, return_index=True)
     tri_nodes, tri_member = tri_nodes[first], tri_member[first]
     inside = np.isin(tri_nodes, vertex_tags).all(axis=1)
