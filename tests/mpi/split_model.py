@@ -93,7 +93,7 @@ def build(mesh_path, split, backend=None, partition=None, halo=3, interface=Fals
     geom.compartment("left", tets=mesh.group("left"), systems=["vol"])
     geom.compartment("right", tets=mesh.group("right"), systems=["vol"])
     geom.patch("pm", tris=mesh.tri_group("pm"), inner="left", systems=["memb"])
-    geom.diffusion_boundary("gate", between=("left", "right"))
+    geom.diffusion_boundary("gate", between=("left", "right"), species=["A"])  # open for A only
     if interface:
         tris = geom.membrane_tris_between("left", "right")
         geom.patch("iface", tris=tris, inner="left", outer="right", systems=["gate"])
