@@ -68,7 +68,7 @@ def make_meshes(folder, parts, size=0.2) -> Path:
     return folder
 
 
-def build(mesh_path, split, backend=None, partition=None, halo=3, interface=False):
+def build(mesh_path, split, backend=None, partition=None, halo=3, interface=False, empty=False):
     """The simulation; ``interface``: also a patch on the left/right interface whose reactions read
     both sides (reaction clusters of tet, triangle and tet that cross the files' partition)."""
     model = ts.Model()
@@ -92,6 +92,8 @@ def build(mesh_path, split, backend=None, partition=None, halo=3, interface=Fals
     geom = ts.MeshGeometry(mesh)
     geom.compartment("left", tets=mesh.group("left"), systems=["vol"])
     geom.compartment("right", tets=mesh.group("right"), systems=["vol"])
+    if empty:  # a user error: allowed in one part, refused when every part has it empty
+        geom.compartment("nowhere", tets=np.zeros(0, np.int64), systems=["vol"])
     geom.patch("pm", tris=mesh.tri_group("pm"), inner="left", systems=["memb"])
     geom.diffusion_boundary("gate", between=("left", "right"), species=["A"])  # open for A only
     if interface:
@@ -129,7 +131,8 @@ def build(mesh_path, split, backend=None, partition=None, halo=3, interface=Fals
 
 def run(args):
     sim, recorders = build(
-        args.mesh, args.split, backend=args.backend, halo=args.halo, interface=args.interface
+        args.mesh, args.split, backend=args.backend, halo=args.halo, interface=args.interface,
+        empty=args.empty_compartment,
     )
     results = sim.run(args.t_end)
     arrays = {r.name: results[r] for r in recorders}
@@ -205,6 +208,7 @@ def main(argv=None):
     go.add_argument("--t-end", type=float, default=0.03)
     go.add_argument("--halo", type=int, default=3)
     go.add_argument("--interface", action="store_true")
+    go.add_argument("--empty-compartment", action="store_true")
     lay = sub.add_parser("layouts")
     lay.add_argument("whole")
     lay.add_argument("split_set")

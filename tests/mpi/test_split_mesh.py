@@ -143,3 +143,9 @@ def test_too_thin_a_halo_says_which_halo_to_use(meshes, tmp_path):
     assert done.returncode != 0
     assert "load the mesh with ts.load_split_mesh(..., halo=3)" in done.stderr, done.stderr
     assert "MPI_Abort" not in done.stderr + done.stdout
+
+
+def test_a_region_empty_in_every_part_is_refused(meshes, tmp_path):
+    done = run_script("run", tmp_path / "x.npz", meshes / "2" / "box.msh", "--split", "--empty-compartment",
+                      ranks=2)
+    _one_message(done, "compartment 'nowhere': the selection is empty in every part of the mesh", 0, 2)

@@ -163,6 +163,11 @@ def split_layout(model, geometry, backend) -> dict:
         mine = members[owner[members] == rank]
         first, total = spans[name]
         regions[name] = (np.searchsorted(owned_local, mine), gid[mine] - first, total, "surface")
+    with b.collective():  # a part may miss a region, the whole mesh may not (as for a whole mesh)
+        for name, (_local, _positions, total, kind) in regions.items():
+            if total == 0:
+                what = "compartment" if kind == "volume" else "patch"
+                raise GeometryError(f"{what} {name!r}: the selection is empty in every part of the mesh")
     part["regions"] = regions
     part["region_names"] = list(geometry.compartments) + list(geometry.patches)
     part["n_volume"] = mesh.n_global_tets
