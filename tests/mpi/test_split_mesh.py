@@ -6,9 +6,9 @@
 * For one seed, every recorded per-element count, a concentration and the getters are
   **bitwise identical** to serial ``opsplit`` on the unsplit file, for a model with volume
   reactions and diffusion, a diffusion boundary, surface reactions and surface diffusion on a
-  patch carried by the set, and a clamped species; and with a second patch on the interface
-  between the halves whose reactions read one side and write the other (reaction clusters
-  that cross the files' partition).
+  patch carried by the set, and a clamped species, on 2, 3 and 4 ranks; and with a second
+  patch on the interface between the halves whose reactions read one side and write the other
+  (reaction clusters that cross the files' partition).
 * A set split into 2 run on 3 ranks (and 3 on 2), a missing file, an unsplit file, and a part
   run without MPI stop every rank with one message saying what to do (each run has a timeout:
   a hang fails).
@@ -49,7 +49,7 @@ def run_script(*arguments, ranks: int | None = None) -> subprocess.CompletedProc
 @pytest.fixture(scope="module")
 def meshes(tmp_path_factory):
     folder = tmp_path_factory.mktemp("split")
-    done = run_script("make", folder, 2, 3, "2g")
+    done = run_script("make", folder, 2, 3, 4, "2g")
     assert done.returncode == 0, done.stderr
     return folder
 
@@ -78,7 +78,7 @@ def test_split_layout_equals_the_global_cut_with_the_files_partition(meshes, ran
     assert f"layouts identical on {ranks} ranks" in done.stdout
 
 
-@pytest.mark.parametrize("files", ["2", "3", "2g"])  # 2g: the files also hold Gmsh's ghost cells
+@pytest.mark.parametrize("files", ["2", "3", "4", "2g"])  # 2g: the files also hold Gmsh's ghost cells
 def test_split_set_gives_the_serial_trajectory(meshes, serial, tmp_path, files):
     out = tmp_path / "split.npz"
     ranks = int(files.rstrip("g"))
