@@ -3,7 +3,8 @@
 A gmsh box of two halves (physical volumes ``left`` and ``right``) with the outer faces of the
 left half as physical surface ``pm``: volume reactions and diffusion in both halves, a diffusion
 boundary between them, surface reactions and surface diffusion on ``pm``, a clamped species in
-one tet. Every (species, element) count is recorded; rank 0 writes them to an .npz file.
+one tet; a tet ROI and a triangle ROI. Every (species, element) count is recorded; rank 0
+writes them to an .npz file.
 
     python split_model.py make DIR N...             # DIR/box.msh and DIR/N/box_1..N.msh
     python split_model.py run OUT.npz MESH          # MESH: box.msh (serial) ...
@@ -92,6 +93,8 @@ def build(mesh_path, split, backend=None, partition=None, halo=3, interface=Fals
     geom = ts.MeshGeometry(mesh)
     geom.compartment("left", tets=mesh.group("left"), systems=["vol"])
     geom.compartment("right", tets=mesh.group("right"), systems=["vol"])
+    geom.roi("slab", tets=mesh.tets_where(lambda x, y, z: y < 0.25e-6))  # ROIs from per-element tests
+    geom.roi("skin", tris=mesh.tris_where(lambda x, y, z: z < 0.2e-6, tri_ids=mesh.tri_group("pm")))
     if empty:  # a user error: allowed in one part, refused when every part has it empty
         geom.compartment("nowhere", tets=np.zeros(0, np.int64), systems=["vol"])
     geom.patch("pm", tris=mesh.tri_group("pm"), inner="left", systems=["memb"])
@@ -114,6 +117,8 @@ def build(mesh_path, split, backend=None, partition=None, halo=3, interface=Fals
     sim.set_count(ts.Tet(clamp), "C", 40)
     sim.set_clamped(ts.Tet(clamp), "C", True)
     sim.set_count("pm", "R", 400)
+    sim.set_count(ts.ROI("slab"), "B", 200)
+    sim.set_count("skin", "RA", 50)
     if interface:
         sim.set_count("iface", "S", 300)
     recorders = [
@@ -126,6 +131,8 @@ def build(mesh_path, split, backend=None, partition=None, halo=3, interface=Fals
         recorders += [sim.record(ts.Count(s, where="iface", per_element=True), every=2e-3)
                       for s in ("S", "SA")]
     recorders.append(sim.record(ts.Conc("A", where="left"), every=2e-3))
+    recorders.append(sim.record(ts.Count("C", where=ts.ROI("slab"), per_element=True), every=2e-3))
+    recorders.append(sim.record(ts.Count("R", where="skin"), every=2e-3))
     return sim, recorders
 
 
@@ -180,9 +187,12 @@ def layouts(args):
     split, _ = build(args.split_set, True, halo=args.halo, interface=args.interface)
     ref, got = reference.layout, split.layout
     keys = sorted(set(ref) - {"owned_mesh_tris", "system"})
-    assert sorted(set(got) - {"owned_mesh_tris", "system", "split"}) == keys, (sorted(got), keys)
+    assert sorted(set(got) - {"owned_mesh_tris", "system", "split", "rois"}) == keys, (sorted(got), keys)
     for key in keys:
         _same(ref[key], got[key], key)
+    for name in ("slab", "skin"):  # ROIs: resolved when used on a whole mesh, at set-up on a split one
+        local, positions, total = reference._resolve(ts.ROI(name))
+        _same((local.astype(np.int64), positions.astype(np.int64), total), got["rois"][name][:3], name)
     fields = [f for f in vars(ref["system"]) if not f.startswith("_")]
     for name in fields:
         if name == "discretization":

@@ -6,7 +6,8 @@
 * For one seed, every recorded per-element count, a concentration and the getters are
   **bitwise identical** to serial ``opsplit`` on the unsplit file, for a model with volume
   reactions and diffusion, a diffusion boundary, surface reactions and surface diffusion on a
-  patch carried by the set, and a clamped species, on 2, 3 and 4 ranks; and with a second
+  patch carried by the set, a clamped species, and ROIs of tets and of triangles set and
+  recorded, on 2, 3 and 4 ranks; and with a second
   patch on the interface between the halves whose reactions read one side and write the other
   (reaction clusters that cross the files' partition).
 * A set split into 2 run on 3 ranks (and 3 on 2), a missing file, an unsplit file, and a part

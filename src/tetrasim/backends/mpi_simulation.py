@@ -165,6 +165,15 @@ class MPISimulation(Simulation):
             if where in rois:
                 return self._resolve(ROI(where))
             raise SimulationError(f"no compartment, patch or ROI named {where!r}")
+        if isinstance(where, ROI) and "rois" in layout:  # a pre-split mesh: ROIs indexed at set-up
+            if where.name not in layout["rois"]:
+                raise SimulationError(f"no ROI of tets or triangles named {where.name!r}")
+            local, positions, total, complete = layout["rois"][where.name]
+            if not complete:
+                raise SimulationError(
+                    "some triangles are not in any patch; only patch triangles hold molecules"
+                )
+            return local, positions, total
         if isinstance(where, ROI):
             rois = self._rois
             if where.name not in rois:

@@ -37,18 +37,13 @@ def _check_geometry(geometry, backend) -> None:
         raise SimulationError(
             f"the mesh was loaded as {mesh.n_parts} parts but the simulation runs on {backend.size} ranks"
         )
-    if geometry.rois:
-        raise CapabilityError(
-            "ROIs on a pre-split mesh are not supported yet; use compartments and patches, or load "
-            "the unsplit file with ts.load_mesh"
-        )
     if getattr(geometry, "membranes", None):
         raise CapabilityError(
             "a membrane potential (geom.membrane) on a pre-split mesh is not supported; load the "
             "unsplit file with ts.load_mesh"
         )
     names = (tuple(geometry.compartments), tuple(geometry.patches), tuple(geometry.diffusion_boundaries),
-             tuple(geometry.surface_diffusion_boundaries))
+             tuple(geometry.surface_diffusion_boundaries), tuple(geometry.rois))
     every = backend.comm.allgather(names)
     if any(other != names for other in every):
         raise GeometryError(
@@ -107,6 +102,37 @@ def _owners(geometry, compiled, gid, rank):
             f"mesh with ts.load_split_mesh(..., halo={mesh.halo + 1})"
         )
     return final
+
+
+def _roi_index(geometry, compiled, backend, gid, owner, owned_local) -> dict:
+    """Per ROI of tets or triangles: (local ids of owned elements, positions in the ROI, ROI size,
+    whether every triangle of the ROI is a patch triangle). Serial order: increasing tet id, or
+    increasing face (sorted node tags) for triangles."""
+    mesh = geometry.mesh
+    rank = backend.rank
+    disc = compiled.discretization
+    out = {}
+    for name, roi in geometry.rois.items():
+        if roi.kind == "tets":
+            mine = np.asarray(roi.tets, np.int64)
+            mine = mine[owner[mine] == rank]
+            positions, total = global_positions(backend.comm, gid[mine])
+            out[name] = (np.searchsorted(owned_local, mine), positions, total, True)
+        elif roi.kind == "tris":
+            tris = np.asarray(roi.tris, np.int64)
+            sides = mesh.face_tets[tris]
+            trusted = ((sides >= 0) & mesh.interior[np.maximum(sides, 0)]).any(axis=1)
+            tris = tris[trusted]
+            keys = np.sort(mesh.vertex_tags[mesh.tris[tris]], axis=1)
+            faces = np.asarray(disc.surface_mesh_tris, np.int64)  # face of each surface element
+            element = np.full(mesh.n_tris, -1, np.int64)
+            element[faces] = compiled.n_volume + np.arange(len(faces))
+            found = element[tris]
+            mine = (found >= 0) & (owner[np.maximum(found, 0)] == rank)
+            ranks, total = global_positions(backend.comm, keys)
+            held = backend.comm.allreduce(int(mine.sum()))
+            out[name] = (np.searchsorted(owned_local, found[mine]), ranks[mine], total, held == total)
+    return out
 
 
 def split_layout(model, geometry, backend) -> dict:
@@ -169,6 +195,11 @@ def split_layout(model, geometry, backend) -> dict:
                 what = "compartment" if kind == "volume" else "patch"
                 raise GeometryError(f"{what} {name!r}: the selection is empty in every part of the mesh")
     part["regions"] = regions
+    part["rois"] = _roi_index(geometry, compiled, b, gid, owner, owned_local)
+    with b.collective():
+        for name, (_local, _positions, total, _complete) in part["rois"].items():
+            if total == 0:
+                raise GeometryError(f"ROI {name!r}: the selection is empty in every part of the mesh")
     part["region_names"] = list(geometry.compartments) + list(geometry.patches)
     part["n_volume"] = mesh.n_global_tets
     n_owned_tris = int(np.count_nonzero(elements[: part["n_owned"]] >= n_volume))

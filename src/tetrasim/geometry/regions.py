@@ -409,7 +409,7 @@ class MeshGeometry:
             idx = self._tris(value, what)
         else:
             idx = _indices(value, what, self.mesh.n_vertices, "vertex")
-        if idx.size == 0:
+        if idx.size == 0 and not self.mesh.is_part:
             raise GeometryError(f"{what}: the selection is empty")
         idx.setflags(write=False)
         roi = MeshROI(name, kind, idx)
