@@ -97,7 +97,7 @@ def build(mesh_path, split, backend=None, partition=None, halo=3, interface=Fals
     geom.roi("skin", tris=mesh.tris_where(lambda x, y, z: z < 0.2e-6, tri_ids=mesh.tri_group("pm")))
     if empty:  # a user error: allowed in one part, refused when every part has it empty
         geom.compartment("nowhere", tets=np.zeros(0, np.int64), systems=["vol"])
-    geom.patch("pm", tris=mesh.tri_group("pm"), inner="left", systems=["memb"])
+    geom.patch("pm", tris="pm", inner="left", systems=["memb"])  # a group name: the file's order
     geom.diffusion_boundary("gate", between=("left", "right"), species=["A"])  # open for A only
     if interface:
         tris = geom.membrane_tris_between("left", "right")

@@ -44,6 +44,8 @@ class PartMesh(TetMesh):
     tet ``i`` (its position among the unsplit mesh's tets), increasing. Build compartments and
     patches on it as on a whole mesh, from groups (``mesh.group(name)``, ``mesh.tri_group(name)``)
     or per-tet predicates (barycentres); a group with no tet in this part is empty here.
+    ``tet_layer``, ``tet_partition``, ``vertex_tags`` and ``face_tags`` (the element tag of faces
+    that are file triangles, else -1) tie the part to the files.
     """
 
     is_part = True
@@ -286,8 +288,12 @@ def load_split_mesh(path, length_unit, *, halo: int = 3, comm=None) -> PartMesh:
     faces = _face_ids(mesh, np.searchsorted(vertex_tags, tri_nodes[inside]))
     sides = mesh.face_tets[np.maximum(faces, 0)]
     touches = (faces >= 0) & ((sides >= 0) & mesh.interior[np.maximum(sides, 0)]).any(axis=1)
+    tags = tri_tags[inside]
+    mesh.face_tags = np.full(mesh.n_tris, -1, np.int64)  # element tag of the faces that are file triangles
+    mesh.face_tags[faces[touches]] = tags[touches]
     for k, name in enumerate(tri_names):
-        chosen = np.unique(faces[touches & tri_member[inside][:, k]])
+        chosen = touches & tri_member[inside][:, k]
+        chosen = faces[chosen][np.argsort(tags[chosen])]  # file order (increasing tag), as serially
         chosen.setflags(write=False)
         if len(chosen):
             mesh.tri_groups[name] = chosen

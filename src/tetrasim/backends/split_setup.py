@@ -7,9 +7,9 @@ systems (:mod:`tetrasim.backends.partition`). With a :class:`~tetrasim.backends.
 1. compiles the model on its part (its file's tets and the halo) — the processes of interior
    elements are exactly those of the whole mesh, because the part keeps the whole mesh's orders;
 2. gives its local elements their serial ids: tets from the part, patch triangles by ranking
-   their sorted node tags over all ranks (the serial reader numbers a patch's triangles in
-   increasing face order, which is that order when the unsplit file lists its nodes by
-   increasing tag, as Gmsh writes them);
+   over all ranks their sorted node tags (the serial reader sorts triangles given as ids by
+   face, which is that order when the unsplit file lists its nodes by increasing tag, as Gmsh
+   writes them) or, for a patch given by a group's name, their element tags (the file's order);
 3. gives every element the owner that ``partition=`` with the file set's partition would give
    (a tet: the rank of its file; a patch triangle: the owner of its inner tet; a reaction
    cluster: the owner of its smallest element), and cuts the same local system as
@@ -52,6 +52,15 @@ def _check_geometry(geometry, backend) -> None:
         )
 
 
+def _tri_keys(mesh, tris, group) -> np.ndarray:
+    """What orders triangles serially: the sorted node tags of a face (triangles given as ids,
+    which the serial reader sorts by face), or the element tag (given as a group's name, which
+    the serial reader keeps in the file's order)."""
+    if group is not None:
+        return mesh.face_tags[tris]
+    return np.sort(mesh.vertex_tags[mesh.tris[tris]], axis=1)
+
+
 def _patch_ids(geometry, compiled, backend, gid) -> dict:
     """Serial ids of the local patch triangles (in ``gid``); per patch its first id and size."""
     mesh = geometry.mesh
@@ -61,8 +70,7 @@ def _patch_ids(geometry, compiled, backend, gid) -> dict:
         tris = np.asarray(patch.tris, np.int64)
         sides = mesh.face_tets[tris]
         trusted = ((sides >= 0) & mesh.interior[np.maximum(sides, 0)]).any(axis=1)
-        keys = np.sort(mesh.vertex_tags[mesh.tris[tris]], axis=1)
-        positions, total = global_positions(backend.comm, keys[trusted])
+        positions, total = global_positions(backend.comm, _tri_keys(mesh, tris[trusted], patch.group))
         gid[disc.patch_elements[name][trusted]] = start + positions
         spans[name] = (start, total)
         start += total
@@ -123,7 +131,7 @@ def _roi_index(geometry, compiled, backend, gid, owner, owned_local) -> dict:
             sides = mesh.face_tets[tris]
             trusted = ((sides >= 0) & mesh.interior[np.maximum(sides, 0)]).any(axis=1)
             tris = tris[trusted]
-            keys = np.sort(mesh.vertex_tags[mesh.tris[tris]], axis=1)
+            keys = _tri_keys(mesh, tris, roi.group)
             faces = np.asarray(disc.surface_mesh_tris, np.int64)  # face of each surface element
             element = np.full(mesh.n_tris, -1, np.int64)
             element[faces] = compiled.n_volume + np.arange(len(faces))

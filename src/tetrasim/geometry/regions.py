@@ -60,6 +60,7 @@ class MeshPatch:
     tri_outer_tet: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     tri_normals: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
     area: float = 0.0  # m^2
+    group: str | None = None  # the triangle group named by patch(tris="name"), kept in its file order
 
     def __repr__(self) -> str:
         return (
@@ -129,6 +130,7 @@ class MeshROI:
     name: str
     kind: str  # "tets" | "tris" | "vertices"
     indices: np.ndarray
+    group: str | None = None  # the triangle group named by roi(tris="name"), kept in its file order
 
     @property
     def tets(self) -> np.ndarray:
@@ -309,6 +311,7 @@ class MeshGeometry:
             outer_tet,
             normals,
             float(self.mesh.tri_areas[ids].sum()),
+            group=tris if isinstance(tris, str) else None,
         )
         self.tri_patch[ids] = len(self.patches)
         self.patches[name] = patch
@@ -412,6 +415,6 @@ class MeshGeometry:
         if idx.size == 0 and not self.mesh.is_part:
             raise GeometryError(f"{what}: the selection is empty")
         idx.setflags(write=False)
-        roi = MeshROI(name, kind, idx)
+        roi = MeshROI(name, kind, idx, group=value if kind == "tris" and isinstance(value, str) else None)
         self.rois[name] = roi
         return roi
