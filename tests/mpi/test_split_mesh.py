@@ -6,8 +6,8 @@
 * For one seed, every recorded per-element count, a concentration and the getters are
   **bitwise identical** to serial ``opsplit`` on the unsplit file, for a model with volume
   reactions and diffusion, a diffusion boundary, surface reactions and surface diffusion on a
-  patch carried by the set, a clamped species, and ROIs of tets and of triangles set and
-  recorded, on 2, 3 and 4 ranks; and with a second
+  patch carried by the set, a clamped species, ROIs of tets and of triangles, and triangles by
+  their whole-mesh id (``ts.Tri``) set and recorded, on 2, 3 and 4 ranks; and with a second
   patch on the interface between the halves whose reactions read one side and write the other
   (reaction clusters that cross the files' partition).
 * A set split into 2 run on 3 ranks (and 3 on 2), a missing file, an unsplit file, and a part
@@ -55,9 +55,17 @@ def meshes(tmp_path_factory):
     return folder
 
 
+def _tris(meshes):
+    """Whole-mesh ids of three 'pm' triangles (for ts.Tri), read here from the unsplit file."""
+    import tetrasim as ts
+
+    return [str(t) for t in ts.load_mesh(meshes / "box.msh", "um").tri_group("pm")[[0, 5, 9]]]
+
+
 def _serial(meshes, folder, *options):
     out = folder / "serial.npz"
-    done = run_script("run", out, meshes / "box.msh", "--backend", "serial", *options)
+    done = run_script("run", out, meshes / "box.msh", "--backend", "serial", "--tri", *_tris(meshes),
+                      *options)
     assert done.returncode == 0, done.stderr
     return np.load(out)
 
@@ -83,7 +91,7 @@ def test_split_layout_equals_the_global_cut_with_the_files_partition(meshes, ran
 def test_split_set_gives_the_serial_trajectory(meshes, serial, tmp_path, files):
     out = tmp_path / "split.npz"
     ranks = int(files.rstrip("g"))
-    done = run_script("run", out, meshes / files / "box.msh", "--split", ranks=ranks)
+    done = run_script("run", out, meshes / files / "box.msh", "--split", "--tri", *_tris(meshes), ranks=ranks)
     assert done.returncode == 0, done.stderr
     assert serial["count_A_left"].shape[1] == 16  # 0..0.03 s every 2 ms
     assert serial["count_RA_pm"].sum() > 0  # surface reactions ran
@@ -94,7 +102,8 @@ def test_split_set_gives_the_serial_trajectory(meshes, serial, tmp_path, files):
 def test_clusters_across_the_partition_give_the_serial_trajectory(meshes, serial_interface, tmp_path):
     """A patch on the left/right interface whose reactions read the left tet and write the right one."""
     out = tmp_path / "split.npz"
-    done = run_script("run", out, meshes / "3" / "box.msh", "--split", "--interface", ranks=3)
+    done = run_script("run", out, meshes / "3" / "box.msh", "--split", "--interface", "--tri", *_tris(meshes),
+                      ranks=3)
     assert done.returncode == 0, done.stderr
     assert serial_interface["count_SA_iface"].sum() > 0
     assert_bitwise_equal(serial_interface, np.load(out))

@@ -194,11 +194,6 @@ class MPISimulation(Simulation):
                     raise SimulationError(f"tet index out of range 0..{n_volume - 1}: {where.index!r}")
                 mine, first = self._owned_tets, 0  # owned tet ids, increasing; local ids 0, 1, ...
             else:
-                if self.layout.get("split"):
-                    raise CapabilityError(
-                        "ts.Tri(i) on a pre-split mesh is not supported (the whole mesh's triangle ids "
-                        "are unknown to every rank); use the patch's name"
-                    )
                 mine, first = self._owned_tris, len(self._owned_tets)  # mesh ids of owned patch triangles
             order = np.argsort(mine, kind="stable")
             at = np.minimum(np.searchsorted(mine[order], ids), max(len(mine) - 1, 0))

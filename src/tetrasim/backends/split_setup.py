@@ -61,6 +61,17 @@ def _tri_keys(mesh, tris, group) -> np.ndarray:
     return np.sort(mesh.vertex_tags[mesh.tris[tris]], axis=1)
 
 
+def _serial_face_ids(mesh, backend) -> np.ndarray:
+    """The whole mesh's face id (``mesh.tris`` row of the serial reader) of each face of the part
+    that touches an interior tet (-1 elsewhere): faces are numbered by their sorted vertices, which
+    is their sorted node tags when the unsplit file lists its nodes by increasing tag."""
+    sides = mesh.face_tets
+    trusted = ((sides >= 0) & mesh.interior[np.maximum(sides, 0)]).any(axis=1)
+    ids = np.full(mesh.n_tris, -1, np.int64)
+    ids[trusted], _ = global_positions(backend.comm, np.sort(mesh.vertex_tags[mesh.tris[trusted]], axis=1))
+    return ids
+
+
 def _patch_ids(geometry, compiled, backend, gid) -> dict:
     """Serial ids of the local patch triangles (in ``gid``); per patch its first id and size."""
     mesh = geometry.mesh
@@ -210,7 +221,8 @@ def split_layout(model, geometry, backend) -> dict:
                 raise GeometryError(f"ROI {name!r}: the selection is empty in every part of the mesh")
     part["region_names"] = list(geometry.compartments) + list(geometry.patches)
     part["n_volume"] = mesh.n_global_tets
-    n_owned_tris = int(np.count_nonzero(elements[: part["n_owned"]] >= n_volume))
-    part["owned_mesh_tris"] = np.full(n_owned_tris, -1, np.int64)  # face ids of the whole mesh: unknown
+    owned_surface = owned_local[owned_local >= n_volume] - n_volume
+    faces = np.asarray(disc.surface_mesh_tris, np.int64)[owned_surface]
+    part["owned_mesh_tris"] = _serial_face_ids(mesh, b)[faces]  # for ts.Tri(i), as on a whole mesh
     part["split"] = True
     return part
