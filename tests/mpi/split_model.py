@@ -208,6 +208,27 @@ def layouts(args):
         print(f"layouts identical on {split.backend.size} ranks ({len(fields)} system fields)")
 
 
+def positions():
+    """global_positions against np.unique of every rank's keys, packed and structured (huge values)."""
+    from mpi4py import MPI
+
+    from tetrasim.backends.split_mesh import global_positions
+
+    comm = MPI.COMM_WORLD
+    rng = np.random.default_rng(comm.rank)
+    for scale in (50, 2**40):  # 3 columns of 2**40 do not fit one int64: the structured path
+        keys = rng.integers(0, 50, size=(200 + 37 * comm.rank, 3)) * scale  # repeats within and across ranks
+        got, total = global_positions(comm, keys)
+        pooled = np.concatenate(comm.allgather(keys))
+        distinct = np.unique(pooled, axis=0)
+        expected = [int(np.flatnonzero((distinct == row).all(axis=1))[0]) for row in keys]
+        assert total == len(distinct) and np.array_equal(got, expected), scale
+    got, total = global_positions(comm, np.zeros((0, 3), np.int64))  # no keys anywhere
+    assert total == 0 and len(got) == 0
+    if comm.rank == 0:
+        print("positions ok")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="command", required=True)
@@ -229,11 +250,14 @@ def main(argv=None):
     lay.add_argument("split_set")
     lay.add_argument("--halo", type=int, default=3)
     lay.add_argument("--interface", action="store_true")
+    sub.add_parser("positions")
     args = parser.parse_args(argv)
     if args.command == "make":
         make_meshes(args.folder, args.parts)
     elif args.command == "run":
         run(args)
+    elif args.command == "positions":
+        positions()
     else:
         layouts(args)
 

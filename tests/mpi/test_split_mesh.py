@@ -80,6 +80,13 @@ def serial_interface(meshes, tmp_path_factory):
     return _serial(meshes, tmp_path_factory.mktemp("serial_interface"), "--interface")
 
 
+def test_distributed_positions_match_a_serial_sort():
+    """The sample sort that numbers tets, faces and region members over the ranks."""
+    done = run_script("positions", ranks=3)
+    assert done.returncode == 0, done.stderr
+    assert "positions ok" in done.stdout
+
+
 @pytest.mark.parametrize(("ranks", "options"), [(2, ()), (3, ()), (3, ("--interface",))])
 def test_split_layout_equals_the_global_cut_with_the_files_partition(meshes, ranks, options):
     done = run_script("layouts", meshes / "box.msh", meshes / str(ranks) / "box.msh", *options, ranks=ranks)

@@ -95,30 +95,47 @@ def _rows(keys: np.ndarray) -> np.ndarray:
     return keys.view(np.dtype([(f"c{i}", np.int64) for i in range(keys.shape[1])])).ravel()
 
 
+def _comparable(comm, keys: np.ndarray) -> np.ndarray | None:
+    """One sortable value per row, lexicographic: rows packed into one int64 when the values fit
+    (fast sorts), else a structured view. None when no rank has a row."""
+    mpi = import_mpi()
+    lo = comm.allreduce(int(keys.min()) if keys.size else np.iinfo(np.int64).max, op=mpi.MIN)
+    hi = comm.allreduce(int(keys.max()) if keys.size else np.iinfo(np.int64).min, op=mpi.MAX)
+    if lo > hi:
+        return None
+    bits = max((hi - lo).bit_length(), 1)
+    if bits * keys.shape[1] > 62:
+        return _rows(keys)
+    packed = np.zeros(len(keys), np.int64)
+    for column in keys.T:
+        packed = (packed << bits) | (column - lo)
+    return packed
+
+
 def global_positions(comm, keys) -> tuple[np.ndarray, int]:
     """Position of each row of ``keys`` among the distinct rows held by all ranks, and their count.
 
-    Rows may repeat within and across ranks. A bucket sort: rows go to ranks by ranges of their
-    first column, each rank sorts its bucket, and an exclusive scan of the bucket sizes gives the
-    offsets. Memory per rank is the size of its own keys and bucket.
+    Rows may repeat within and across ranks. A sample sort: splitters drawn from every rank's
+    sorted keys cut the key range into one bucket per rank, rows go to their bucket's rank,
+    which sorts them, and an exclusive scan of the bucket sizes gives the offsets. Memory per
+    rank is the size of its own keys and bucket.
     """
-    mpi = import_mpi()
     keys = np.asarray(keys, np.int64)
     keys = keys[:, None] if keys.ndim == 1 else keys  # one column per component of a key
     size = comm.Get_size()
-    lo = comm.allreduce(int(keys[:, 0].min()) if len(keys) else np.iinfo(np.int64).max, op=mpi.MIN)
-    hi = comm.allreduce(int(keys[:, 0].max()) if len(keys) else np.iinfo(np.int64).min, op=mpi.MAX)
-    if lo > hi:  # no keys anywhere
+    values = _comparable(comm, keys)
+    if values is None:  # no keys anywhere
         return np.zeros(0, np.int64), 0
-    width = -(-(hi - lo + 1) // size)
-    bucket = (keys[:, 0] - lo) // width
-    incoming = comm.alltoall([keys[bucket == q] for q in range(size)])
-    mine = np.concatenate(incoming)
-    distinct = np.unique(_rows(mine)) if len(mine) else _rows(np.zeros((0, keys.shape[1]), np.int64))
+    ordered = np.sort(values)
+    sample = ordered[np.linspace(0, len(ordered) - 1, min(len(ordered), 64)).astype(np.int64)]
+    pooled = np.sort(np.concatenate(comm.allgather(sample)))
+    splitters = pooled[(np.arange(1, size) * len(pooled)) // size]
+    bucket = np.searchsorted(splitters, values, side="right")  # equal keys share a bucket
+    incoming = comm.alltoall([values[bucket == q] for q in range(size)])
+    distinct = np.unique(np.concatenate(incoming))
     offset = comm.exscan(len(distinct)) or 0  # None on rank 0
     total = comm.allreduce(len(distinct))
-    replies = [offset + np.searchsorted(distinct, _rows(rows)) for rows in incoming]
-    back = comm.alltoall(replies)
+    back = comm.alltoall([offset + np.searchsorted(distinct, rows) for rows in incoming])
     positions = np.empty(len(keys), np.int64)
     for q in range(size):
         positions[bucket == q] = back[q]
