@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from . import errors
 from ._version import __version__
+from .arguments import checked_keywords
 from .compile import CompiledSystem, compile_system
 from .errors import (
     ArgumentError,
@@ -31,6 +32,16 @@ from .recording.extent import Extent
 from .simulation import Simulation
 from .units import Q
 
+
+@checked_keywords
+def load_split_mesh(path, length_unit, *, halo: int = 3, comm=None):
+    """This rank's part of a pre-split Gmsh 4.1 set ``name_1.msh … name_n.msh`` (run under
+    ``mpiexec -n n``); see :func:`tetrasim.backends.split_mesh.load_split_mesh`."""
+    from .backends.split_mesh import load_split_mesh as load  # imports mpi4py: only when called
+
+    return load(path, length_unit, halo=halo, comm=comm)
+
+
 __all__ = [
     "__version__",
     "errors",
@@ -40,6 +51,7 @@ __all__ = [
     "MeshGeometry",
     "shapes",
     "load_mesh",
+    "load_split_mesh",
     "mesh_info",
     "Simulation",
     "compile_system",

@@ -17,7 +17,7 @@ import numpy as np
 
 from .access import DataAccessMixin
 from .arguments import check_keywords, flag, seed_value
-from .backends.registry import resolve_backend_name, simulation_class
+from .backends.registry import refuse_part_of_split_mesh, resolve_backend_name, simulation_class
 from .backends.serial import SerialBackend
 from .checkpoint import CheckpointMixin
 from .compile import compile_system
@@ -149,6 +149,7 @@ class Simulation(DataAccessMixin, CheckpointMixin, EFieldMethods):
         if partition is not None:
             raise SimulationError("partition= splits a mesh over MPI ranks: pass backend='mpi' too")
         self.backend = SerialBackend()
+        refuse_part_of_split_mesh(geometry)
         self.solver_name = canonical_solver_name(solver)
         is_mesh = getattr(geometry, "is_mesh", False) or hasattr(geometry, "mesh")
         if self.solver_name.startswith("wm-") and is_mesh:

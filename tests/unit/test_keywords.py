@@ -17,7 +17,8 @@ from tetrasim.solvers.registry import get_solver_class
 
 PUBLIC_CLASSES = [ts.Model, VolumeSystem, SurfaceSystem, ts.WellMixed, ts.MeshGeometry, ts.TetMesh,
                   ts.Simulation, ts.Results, ts.Count, ts.Conc, ts.Amount, ts.Tet, ts.Tri, ts.ROI]
-PUBLIC_FUNCTIONS = [ts.load_results, ts.load_mesh, ts.geometry.save_mesh, ts.mesh_info, shapes.box,
+PUBLIC_FUNCTIONS = [ts.load_results, ts.load_mesh, ts.load_split_mesh, ts.geometry.save_mesh, ts.mesh_info,
+                    shapes.box,
                     shapes.cylinder, shapes.sphere, shapes.branchlet, shapes.branchlet_volume]
 
 

@@ -13,6 +13,7 @@ The contract (:class:`tetrasim.backends.base.Backend`; docs/concepts/parallel.md
 Random numbers are keyed by global ids in the kernels, so a back end that passes the global
 keys reproduces the serial trajectory bit for bit. Modules: :mod:`.base` (the contract),
 :mod:`.serial`, :mod:`.mpi` and :mod:`.mpi_simulation` (imported only for ``backend="mpi"``:
-importing tetrasim never initialises MPI), :mod:`.partition` (METIS), :mod:`.registry`
+importing tetrasim never initialises MPI), :mod:`.partition` (METIS), :mod:`.split_mesh` and
+:mod:`.split_setup` (a pre-split Gmsh set: each rank reads its own file), :mod:`.registry`
 (choosing a back end), :mod:`.launch` (finding ``mpiexec``).
 """

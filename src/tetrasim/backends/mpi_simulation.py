@@ -26,6 +26,7 @@ from ..solvers.base import Runtime
 from ..solvers.registry import canonical_solver_name
 from ..units import AVOGADRO, to_si
 from .mpi import DistributedOpSplitSolver, MPIBackend, release_freed_memory
+from .split_setup import split_layout
 
 __all__ = ["MPISimulation"]
 
@@ -76,12 +77,20 @@ class MPISimulation(Simulation):
         if seed is None and b.is_root:
             seed = int(np.random.SeedSequence().entropy % (2**63))
         self.seed = int(b.comm.bcast(seed, root=0))
-        parts = None
-        with b.collective():
-            if b.is_root:
-                parts = self._set_up(model, geometry, partition)
-        layout = b.comm.scatter(parts, root=0)
-        del parts  # rank 0 keeps no global array past this line
+        if getattr(getattr(geometry, "mesh", None), "is_part", False):  # ts.load_split_mesh: one part a rank
+            with b.collective():
+                if partition is not None:
+                    raise SimulationError(
+                        "partition= cannot re-partition a pre-split mesh: its files are the partition"
+                    )
+            layout = split_layout(model, geometry, b)
+        else:
+            parts = None
+            with b.collective():
+                if b.is_root:
+                    parts = self._set_up(model, geometry, partition)
+            layout = b.comm.scatter(parts, root=0)
+            del parts  # rank 0 keeps no global array past this line
         release_freed_memory()
         self.model = model
         # no reference to the geometry (its mesh is global): only the ROIs, resolved per rank
@@ -156,6 +165,15 @@ class MPISimulation(Simulation):
             if where in rois:
                 return self._resolve(ROI(where))
             raise SimulationError(f"no compartment, patch or ROI named {where!r}")
+        if isinstance(where, ROI) and "rois" in layout:  # a pre-split mesh: ROIs indexed at set-up
+            if where.name not in layout["rois"]:
+                raise SimulationError(f"no ROI of tets or triangles named {where.name!r}")
+            local, positions, total, complete = layout["rois"][where.name]
+            if not complete:
+                raise SimulationError(
+                    "some triangles are not in any patch; only patch triangles hold molecules"
+                )
+            return local, positions, total
         if isinstance(where, ROI):
             rois = self._rois
             if where.name not in rois:
@@ -316,7 +334,9 @@ class MPISimulation(Simulation):
         recorder.elements, recorder.pools = global_ids, pools
         recorder.positions, recorder.n_total = positions, total
         recorder.factor = 1.0 / (1e3 * AVOGADRO * measure) if isinstance(probe, Conc) else None
-        recorder.volume = measure.sum()
+        # the serial divisor, summed in serial order: sum of molecules per unit (M or mol/m²) per element
+        capacity = molecules_per_unit(self.compiled, elements)
+        recorder.capacity = b.gather_region(capacity, positions, total).sum()
         return recorder
 
     def run(self, t_end, runs: int | None = None, progress=None):
@@ -349,7 +369,7 @@ class MPISimulation(Simulation):
 
     def _reduce(self, recorder: Recorder, data: np.ndarray) -> np.ndarray:
         if isinstance(recorder.probe, Conc) and not recorder.probe.per_element:
-            return data.astype(np.float64)[:, :, 0] / (1e3 * AVOGADRO * recorder.volume)
+            return data.astype(np.float64)[:, :, 0] / recorder.capacity
         return super()._reduce(recorder, data)
 
     @property

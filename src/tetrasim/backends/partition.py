@@ -28,7 +28,8 @@ from ..compile.compiler import CompiledSystem
 from ..compile.discretization import Discretization
 from ..errors import CapabilityError, SimulationError
 
-__all__ = ["partition_elements", "local_systems", "reaction_components"]
+__all__ = ["partition_elements", "local_systems", "cut_part", "reaction_components", "send_plan",
+           "receive_pools"]
 
 
 def reaction_components(compiled) -> np.ndarray:
@@ -166,6 +167,111 @@ def _local_extra(extra: dict, targets: np.ndarray) -> dict:
     return local
 
 
+def cut_part(compiled, owner: np.ndarray, rank: int, local_of: np.ndarray | None = None) -> dict:
+    """The local system of one rank (see :func:`local_systems`), without the exchange plan.
+
+    ``owner`` gives every element of ``compiled`` a rank (any value other than ``rank`` for
+    elements this rank neither owns nor sees). ``local_of`` is scratch (``n_elements`` values of
+    -1, left so), passed to reuse it over ranks.
+    """
+    c = compiled
+    n_species = c.n_species
+    if local_of is None:
+        local_of = np.full(c.n_elements, -1, np.int64)
+    df_source = np.asarray(c.df_pool, np.int64) // n_species
+    rx_element = np.asarray(c.rx_element, np.int64)
+    df_dest = np.asarray(c.df_dest, np.int64)
+    owned = np.flatnonzero(owner == rank)
+    diffusions = np.flatnonzero(owner[df_source] == rank)
+    target = np.arange(len(df_dest))
+    df_ptr, dest_pool, df_geom, targets = _local_csr(diffusions, c.df_ptr, df_dest, c.df_geom, target)
+    dest_element = dest_pool // n_species
+    ghosts = np.unique(dest_element[owner[dest_element] != rank])
+    elements = np.concatenate([owned, ghosts])
+    local_of[elements] = np.arange(len(elements))
+
+    def to_local(pool, _local=local_of):
+        pool = np.asarray(pool, np.int64)
+        return _local[pool // n_species] * n_species + pool % n_species
+
+    reactions = np.flatnonzero(owner[rx_element] == rank)
+    reac_ptr, reac_pool, reac_count = _local_csr(reactions, c.rx_reac_ptr, c.rx_reac_pool, c.rx_reac_count)
+    upd_ptr, upd_pool, upd_delta = _local_csr(reactions, c.rx_upd_ptr, c.rx_upd_pool, c.rx_upd_delta)
+    if len(reac_pool) and (owner[np.asarray(reac_pool, np.int64) // n_species] != rank).any():
+        raise SimulationError("internal: a reaction reads a pool of another rank")  # clusters stay whole
+    n_owned_volume = int(np.count_nonzero(owned < c.n_volume))
+    measure = c.measure[elements]
+    disc = Discretization(
+        n_volume=n_owned_volume,
+        n_surface=len(elements) - n_owned_volume,
+        measure=measure,
+        compartment_elements={},
+        compartment_systems={},
+        patch_elements={},
+        patch_systems={},
+        patch_inner={},
+        patch_outer={},
+        surface_inner=np.zeros(0, np.int64),
+        surface_outer=np.zeros(0, np.int64),
+        element_kind="tet",
+    )
+    pool_dtype = np.int32 if len(elements) * n_species < 2**31 else np.int64
+    system = CompiledSystem(
+        species_names=c.species_names,
+        n_volume=n_owned_volume,
+        n_surface=len(elements) - n_owned_volume,
+        measure=measure,
+        present=c.present[elements],
+        compartment_elements={},
+        patch_elements={},
+        discretization=disc,
+        reaction_rules=c.reaction_rules,
+        rx_rule=np.asarray(c.rx_rule)[reactions],
+        rx_element=local_of[rx_element[reactions]].astype(pool_dtype),
+        rx_scale=c.rx_scale[reactions],
+        rx_reac_ptr=reac_ptr,
+        rx_reac_pool=to_local(reac_pool).astype(pool_dtype),
+        rx_reac_count=reac_count,
+        rx_upd_ptr=upd_ptr,
+        rx_upd_pool=to_local(upd_pool).astype(pool_dtype),
+        rx_upd_delta=upd_delta,
+        diffusion_rules=c.diffusion_rules,
+        df_rule=np.asarray(c.df_rule)[diffusions],
+        df_pool=to_local(c.df_pool[diffusions]).astype(pool_dtype),
+        df_ptr=df_ptr,
+        df_dest=to_local(dest_pool).astype(pool_dtype),
+        df_geom=df_geom,
+        model_hash=c.model_hash,
+        extra=_local_extra(c.extra, targets),
+    )
+    local_of[elements] = -1
+    return {
+        "system": system,
+        "global_elements": elements,
+        "n_owned": len(owned),
+        "ghost_owner": owner[ghosts],
+        "send": {},
+        "receive": {},
+    }
+
+
+def send_plan(part: dict, n_species: int) -> dict:
+    """``{rank q: local pools}`` of a part's ghosts owned by q (increasing global id, all species)."""
+    n_owned = part["n_owned"]
+    species = np.arange(n_species)
+    plan = {}
+    for q in np.unique(part["ghost_owner"]):
+        mine = np.flatnonzero(part["ghost_owner"] == q) + n_owned
+        plan[int(q)] = (mine[:, None] * n_species + species).ravel()
+    return plan
+
+
+def receive_pools(owned: np.ndarray, ghosts: np.ndarray, n_species: int) -> np.ndarray:
+    """Local pools, on the owner, of another rank's ghosts (``owned``: the owner's global ids)."""
+    position = np.searchsorted(owned, ghosts)
+    return (position[:, None] * n_species + np.arange(n_species)).ravel()
+
+
 def local_systems(compiled, owner: np.ndarray, n_parts: int) -> list[dict]:
     """Cut ``compiled`` into one local system per rank (see the module docstring).
 
@@ -175,100 +281,13 @@ def local_systems(compiled, owner: np.ndarray, n_parts: int) -> list[dict]:
     pools ``send[q]`` to rank ``q``, which adds them to its pools ``receive[r]`` (same order).
     """
     c = compiled
-    n_species = c.n_species
-    n = c.n_elements
-    df_source = np.asarray(c.df_pool, np.int64) // n_species
-    rx_element = np.asarray(c.rx_element, np.int64)
-    df_dest = np.asarray(c.df_dest, np.int64)
-    parts = []
-    local_of = np.full(n, -1, np.int64)  # reused for each rank (rank 0 set-up only)
-    for rank in range(n_parts):
-        owned = np.flatnonzero(owner == rank)
-        diffusions = np.flatnonzero(owner[df_source] == rank)
-        target = np.arange(len(df_dest))
-        df_ptr, dest_pool, df_geom, targets = _local_csr(diffusions, c.df_ptr, df_dest, c.df_geom, target)
-        dest_element = dest_pool // n_species
-        ghosts = np.unique(dest_element[owner[dest_element] != rank])
-        elements = np.concatenate([owned, ghosts])
-        local_of[elements] = np.arange(len(elements))
-
-        def to_local(pool, _local=local_of):
-            pool = np.asarray(pool, np.int64)
-            return _local[pool // n_species] * n_species + pool % n_species
-
-        reactions = np.flatnonzero(owner[rx_element] == rank)
-        reac_ptr, reac_pool, reac_count = _local_csr(
-            reactions, c.rx_reac_ptr, c.rx_reac_pool, c.rx_reac_count
-        )
-        upd_ptr, upd_pool, upd_delta = _local_csr(reactions, c.rx_upd_ptr, c.rx_upd_pool, c.rx_upd_delta)
-        if len(reac_pool) and (owner[np.asarray(reac_pool, np.int64) // n_species] != rank).any():
-            raise SimulationError("internal: a reaction reads a pool of another rank")  # clusters stay whole
-        n_owned_volume = int(np.count_nonzero(owned < c.n_volume))
-        measure = c.measure[elements]
-        disc = Discretization(
-            n_volume=n_owned_volume,
-            n_surface=len(elements) - n_owned_volume,
-            measure=measure,
-            compartment_elements={},
-            compartment_systems={},
-            patch_elements={},
-            patch_systems={},
-            patch_inner={},
-            patch_outer={},
-            surface_inner=np.zeros(0, np.int64),
-            surface_outer=np.zeros(0, np.int64),
-            element_kind="tet",
-        )
-        pool_dtype = np.int32 if len(elements) * n_species < 2**31 else np.int64
-        system = CompiledSystem(
-            species_names=c.species_names,
-            n_volume=n_owned_volume,
-            n_surface=len(elements) - n_owned_volume,
-            measure=measure,
-            present=c.present[elements],
-            compartment_elements={},
-            patch_elements={},
-            discretization=disc,
-            reaction_rules=c.reaction_rules,
-            rx_rule=np.asarray(c.rx_rule)[reactions],
-            rx_element=local_of[rx_element[reactions]].astype(pool_dtype),
-            rx_scale=c.rx_scale[reactions],
-            rx_reac_ptr=reac_ptr,
-            rx_reac_pool=to_local(reac_pool).astype(pool_dtype),
-            rx_reac_count=reac_count,
-            rx_upd_ptr=upd_ptr,
-            rx_upd_pool=to_local(upd_pool).astype(pool_dtype),
-            rx_upd_delta=upd_delta,
-            diffusion_rules=c.diffusion_rules,
-            df_rule=np.asarray(c.df_rule)[diffusions],
-            df_pool=to_local(c.df_pool[diffusions]).astype(pool_dtype),
-            df_ptr=df_ptr,
-            df_dest=to_local(dest_pool).astype(pool_dtype),
-            df_geom=df_geom,
-            model_hash=c.model_hash,
-            extra=_local_extra(c.extra, targets),
-        )
-        parts.append(
-            {
-                "system": system,
-                "global_elements": elements,
-                "n_owned": len(owned),
-                "ghost_owner": owner[ghosts],
-                "send": {},
-                "receive": {},
-            }
-        )
-        local_of[elements] = -1
+    local_of = np.full(c.n_elements, -1, np.int64)  # reused for each rank (rank 0 set-up only)
+    parts = [cut_part(c, owner, rank, local_of) for rank in range(n_parts)]
     # the exchange plan: rank r's ghosts owned by q, in increasing global id, all species
-    species = np.arange(n_species)
     for rank, part in enumerate(parts):
-        n_owned = part["n_owned"]
-        ghosts = part["global_elements"][n_owned:]
-        for q in np.unique(part["ghost_owner"]):
-            q = int(q)
-            mine = np.flatnonzero(part["ghost_owner"] == q) + n_owned
-            part["send"][q] = (mine[:, None] * n_species + species).ravel()
+        part["send"] = send_plan(part, c.n_species)
+        for q, pools in part["send"].items():
+            ghosts = part["global_elements"][pools[:: c.n_species] // c.n_species]
             theirs = parts[q]["global_elements"][: parts[q]["n_owned"]]
-            position = np.searchsorted(theirs, ghosts[mine - n_owned])
-            parts[q]["receive"][rank] = (position[:, None] * n_species + species).ravel()
+            parts[q]["receive"][rank] = receive_pools(theirs, ghosts, c.n_species)
     return parts

@@ -12,7 +12,13 @@ from importlib import import_module
 
 from ..errors import CapabilityError, did_you_mean
 
-__all__ = ["BACKENDS", "launched_ranks", "resolve_backend_name", "simulation_class"]
+__all__ = [
+    "BACKENDS",
+    "launched_ranks",
+    "refuse_part_of_split_mesh",
+    "resolve_backend_name",
+    "simulation_class",
+]
 
 BACKENDS = ("serial", "mpi", "gpu")
 
@@ -48,3 +54,13 @@ def simulation_class(backend: str):
     if backend == "gpu":  # imports no CUDA: numba.cuda is loaded when a GPU simulation is created
         return import_module(f"{__package__}.gpu").GPUSimulation
     return None
+
+
+def refuse_part_of_split_mesh(geometry) -> None:
+    """A one-process simulation cannot run on one part of a split mesh (the other parts are missing)."""
+    mesh = getattr(geometry, "mesh", None)
+    if getattr(mesh, "is_part", False) and getattr(mesh, "n_parts", 1) > 1:
+        raise CapabilityError(
+            f"{mesh.source}: this is one part of a mesh split into {mesh.n_parts} files; run the script "
+            f"with mpiexec -n {mesh.n_parts} (backend='mpi'), or load the unsplit file with ts.load_mesh"
+        )

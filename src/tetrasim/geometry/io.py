@@ -470,13 +470,10 @@ def _read_gmsh22(txt: _Text, length_unit, options) -> TetMesh:
     )
 
 
-def _read_gmsh41(txt: _Text, length_unit, options, version) -> TetMesh:
-    if version not in ("4.1", "4.10"):
-        raise txt.fail(1, f"Gmsh format version {version} is not supported", "Save as version 4.1 or 2.2")
-    names = _gmsh_physical_names(txt)
-    # entity (dim, tag) -> physical tags
+def _gmsh41_entities(txt: _Text, section: str = "$Entities") -> dict[tuple[int, int], list[int]]:
+    """Entity (dim, tag) -> physical tags, from the ``$Entities`` section (empty when absent)."""
     physicals: dict[tuple[int, int], list[int]] = {}
-    e = txt.find("$Entities", required=False)
+    e = txt.find(section, required=False)
     if e >= 0:
         counts = txt.ints(e + 1, "the entity counts", 4)[:4]
         row = e + 2
@@ -491,6 +488,11 @@ def _read_gmsh41(txt: _Text, length_unit, options, version) -> TetMesh:
                 except (ValueError, IndexError):
                     raise txt.fail(row, f"cannot read the entity line {parts[:8]}") from None
                 row += 1
+    return physicals
+
+
+def _gmsh41_nodes(txt: _Text):
+    """``(node tags, coordinates, 0-based line of each node, row after $EndNodes)`` of a 4.1 file."""
     i = txt.find("$Nodes")
     nblocks, nnodes = txt.ints(i + 1, "the node block header 'numEntityBlocks numNodes min max'", 4)[:2]
     row = i + 2
@@ -512,10 +514,16 @@ def _read_gmsh41(txt: _Text, length_unit, options, version) -> TetMesh:
     nodes = np.concatenate(coord_parts) if coord_parts else np.zeros((0, 3))
     if len(node_ids) != nnodes:
         raise txt.fail(i + 1, f"the header announces {nnodes} nodes but the blocks hold {len(node_ids)}")
-    j = txt.find("$Elements", row)
+    lines = np.concatenate(line_parts) if line_parts else None
+    return node_ids, nodes, lines, row
+
+
+def _gmsh41_elements(txt: _Text, start: int) -> list[tuple[int, int, int, np.ndarray, np.ndarray]]:
+    """Tet and triangle blocks of a 4.1 file: ``(dim, entity tag, type, element tags, node tags)``."""
+    j = txt.find("$Elements", start)
     nblocks = txt.ints(j + 1, "the element block header", 4)[0]
     row = j + 2
-    tets, tris = [], []
+    blocks = []
     for _ in range(nblocks):
         dim, tag, etype, k = txt.ints(row, "an element block header 'dim tag type numElements'", 4)[:4]
         if etype not in _GMSH_NODES:
@@ -529,39 +537,50 @@ def _read_gmsh41(txt: _Text, length_unit, options, version) -> TetMesh:
         nn = _GMSH_NODES[etype]
         if etype in (4, 2):
             data = txt.block(row + 1, k, 1 + nn, np.int64, f"element lines of type {etype} 'tag n1..n{nn}'")
-            (tets if etype == 4 else tris).append((data[:, 0], data[:, 1:], physicals.get((dim, tag), [])))
+            blocks.append((dim, tag, etype, data[:, 0], data[:, 1:]))
         elif row + 1 + k > len(txt.lines):
             raise txt.fail(-1, "the file ends inside the elements", "The file is truncated")
         row += 1 + k
     if txt.line(row, "$EndElements").strip() != "$EndElements":
         raise txt.fail(row, "expected $EndElements", "The element blocks do not match their counts")
+    return blocks
+
+
+def _gmsh41_groups(blocks, physicals, names, etype: int) -> dict[str, np.ndarray]:
+    """Physical group name -> element tags, for the blocks of one element type."""
+    dim = 3 if etype == 4 else 2
+    groups: dict[str, list] = {}
+    for bdim, tag, btype, ids, _ in blocks:
+        if btype == etype:
+            for p in physicals.get((bdim, tag), []):
+                groups.setdefault(_group_name(names, dim, p), []).append(ids)
+    return {k: np.concatenate(v) for k, v in groups.items()}
+
+
+def _read_gmsh41(txt: _Text, length_unit, options, version) -> TetMesh:
+    if version not in ("4.1", "4.10"):
+        raise txt.fail(1, f"Gmsh format version {version} is not supported", "Save as version 4.1 or 2.2")
+    names = _gmsh_physical_names(txt)
+    physicals = _gmsh41_entities(txt)  # entity (dim, tag) -> physical tags
+    node_ids, nodes, node_lines, row = _gmsh41_nodes(txt)
+    blocks = _gmsh41_elements(txt, row)
+    tets = [b for b in blocks if b[2] == 4]
+    tris = [b for b in blocks if b[2] == 2]
     if not tets:
         raise txt.fail(-1, "the file contains no tetrahedra (element type 4)")
-    tet_ids = np.concatenate([t[0] for t in tets])
-    tet_conn = np.concatenate([t[1] for t in tets])
-    groups: dict[str, list] = {}
-    for ids, _, phys in tets:
-        for p in phys:
-            groups.setdefault(_group_name(names, 3, p), []).append(ids)
-    tri_groups: dict[str, list] = {}
-    for ids, _, phys in tris:
-        for p in phys:
-            tri_groups.setdefault(_group_name(names, 2, p), []).append(ids)
-    tri_ids = np.concatenate([t[0] for t in tris]) if tris else None
-    tri_conn = np.concatenate([t[1] for t in tris]) if tris else None
     return _finish(
         txt.path,
         length_unit,
         options,
         nodes,
         node_ids,
-        tet_conn,
-        tet_ids,
-        {k: np.concatenate(v) for k, v in groups.items()},
-        tri_conn,
-        tri_ids,
-        {k: np.concatenate(v) for k, v in tri_groups.items()},
-        node_lines=np.concatenate(line_parts) if line_parts else None,
+        np.concatenate([t[4] for t in tets]),
+        np.concatenate([t[3] for t in tets]),
+        _gmsh41_groups(blocks, physicals, names, 4),
+        np.concatenate([t[4] for t in tris]) if tris else None,
+        np.concatenate([t[3] for t in tris]) if tris else None,
+        _gmsh41_groups(blocks, physicals, names, 2),
+        node_lines=node_lines,
     )
 
 

@@ -83,6 +83,8 @@ class TetMesh:
     1.0
     """
 
+    is_part = False  # True for one rank's part of a split mesh (tetrasim.backends.split_mesh.PartMesh)
+
     def __init__(
         self,
         vertices,

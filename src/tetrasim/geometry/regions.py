@@ -60,6 +60,7 @@ class MeshPatch:
     tri_outer_tet: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     tri_normals: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
     area: float = 0.0  # m^2
+    group: str | None = None  # the triangle group named by patch(tris="name"), kept in its file order
 
     def __repr__(self) -> str:
         return (
@@ -129,6 +130,7 @@ class MeshROI:
     name: str
     kind: str  # "tets" | "tris" | "vertices"
     indices: np.ndarray
+    group: str | None = None  # the triangle group named by roi(tris="name"), kept in its file order
 
     @property
     def tets(self) -> np.ndarray:
@@ -230,7 +232,7 @@ class MeshGeometry:
         what = f"compartment {name!r}"
         self._check_name(name, "compartment")
         idx = self._tets(tets, what)
-        if idx.size == 0:
+        if idx.size == 0 and not self.mesh.is_part:  # a part of a split mesh may miss a region
             raise GeometryError(f"{what}: the tet selection is empty")
         owner = self.tet_compartment[idx]
         if (owner >= 0).any():
@@ -257,7 +259,7 @@ class MeshGeometry:
         inner_c = self._comp(inner, what)
         outer_c = self._comp(outer, what) if outer is not None else None
         ids = self._tris(tris, what)
-        if ids.size == 0:
+        if ids.size == 0 and not self.mesh.is_part:
             raise GeometryError(f"{what}: the triangle selection is empty")
         taken = self.tri_patch[ids] >= 0
         if taken.any():
@@ -309,6 +311,7 @@ class MeshGeometry:
             outer_tet,
             normals,
             float(self.mesh.tri_areas[ids].sum()),
+            group=tris if isinstance(tris, str) else None,
         )
         self.tri_patch[ids] = len(self.patches)
         self.patches[name] = patch
@@ -347,7 +350,7 @@ class MeshGeometry:
         if ca.name == cb.name:
             raise GeometryError(f"{what}: between names the same compartment twice ({ca.name!r})")
         ids = self.mesh.faces_between(ca.tets, cb.tets)
-        if ids.size == 0:
+        if ids.size == 0 and not self.mesh.is_part:
             raise GeometryError(f"{what}: compartments {ca.name!r} and {cb.name!r} share no face")
         ft = self.mesh.face_tets[ids]
         a_mask = self._comp_mask(ca)
@@ -389,7 +392,7 @@ class MeshGeometry:
         has = neighbors >= 0
         in_a = np.arange(len(union)) < len(pa)
         n_edges = int((has & in_a[:, None] & ~in_a[np.where(has, neighbors, 0)]).sum())
-        if n_edges == 0:
+        if n_edges == 0 and not self.mesh.is_part:
             raise GeometryError(f"{what}: patches {a!r} and {b!r} share no edge")
         boundary = SurfaceDiffusionBoundary(name, (a, b), n_edges, species)
         self.surface_diffusion_boundaries[name] = boundary
@@ -409,9 +412,9 @@ class MeshGeometry:
             idx = self._tris(value, what)
         else:
             idx = _indices(value, what, self.mesh.n_vertices, "vertex")
-        if idx.size == 0:
+        if idx.size == 0 and not self.mesh.is_part:
             raise GeometryError(f"{what}: the selection is empty")
         idx.setflags(write=False)
-        roi = MeshROI(name, kind, idx)
+        roi = MeshROI(name, kind, idx, group=value if kind == "tris" and isinstance(value, str) else None)
         self.rois[name] = roi
         return roi
