@@ -197,8 +197,9 @@ def _plot_frap(fig, results: dict) -> None:
 # ---------------------------------------------------------------------- astrocyte calcium
 #: The demo's short protocol: 10 ms baseline, IP3 infusion into the central node, 30 ms more,
 #: on the generated d0 branchlet with its ER (the study runs 1 s + 4 s; see
-#: docs/examples/astrocyte_calcium.md). The default solver is ``ssa``: one run takes ~20 s here
-#: (2 shared cores), ``ode`` ~65 s and ``opsplit`` slower still (measured in that document).
+#: docs/examples/astrocyte_calcium.md), from the pre-equilibrated rest state. The default solver
+#: is ``ssa``: one run takes ~14 s here (2 shared cores); ``ode`` and ``opsplit`` are slower
+#: (measured in that document).
 CALCIUM_DEMO = {"geometry": "d0", "t_baseline": 0.01, "t_after": 0.03, "every": 0.5e-3}
 
 
