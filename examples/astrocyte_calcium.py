@@ -28,15 +28,20 @@ def main(argv=None) -> int:
                         help="generated d0, d0/2, d0/3 or 'published d0' ... (needs TETRASIM_DATA)")
     parser.add_argument("--seeds", type=int, default=20, help="seeds per geometry")
     parser.add_argument("--solver", default="ssa", help="ssa or opsplit")
-    parser.add_argument("--t-baseline", type=float, default=1.0, help="seconds of baseline before the stimulus")
+    parser.add_argument("--t-baseline", type=float, default=1.0,
+                        help="seconds of baseline before the stimulus")
     parser.add_argument("--t-after", type=float, default=4.0, help="seconds simulated after the stimulus")
-    parser.add_argument("--mesh-size", type=float, default=None, help="target edge length (m) of generated meshes")
-    parser.add_argument("--ip3r-density", type=float, default=IP3R_DENSITY, help="IP3R per m^2 of ER membrane")
+    parser.add_argument("--mesh-size", type=float, default=None,
+                        help="target edge length (m) of generated meshes")
+    parser.add_argument("--ip3r-density", type=float, default=IP3R_DENSITY,
+                        help="IP3R per m^2 of ER membrane")
     parser.add_argument("--channels-per-cluster", type=int, default=CHANNELS_PER_CLUSTER,
                         help="IP3R per cluster (a random ER triangle and its edge neighbours)")
     parser.add_argument("--equilibrate", type=float, default=EQUILIBRATE_S,
                         help="seconds of well-mixed wm-ode pre-equilibration before the baseline "
                         "(0: the specified start, whose baseline drifts)")
+    parser.add_argument("--smooth", type=int, default=5,
+                        help="samples (1 ms each) in the running mean before peak detection")
     parser.add_argument("--n-sigma", type=float, default=3.0, help="peak threshold: baseline mean + n sigma")
     parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     parser.add_argument("--out", type=Path, default=Path("."), help="folder for the figure")
@@ -47,8 +52,10 @@ def main(argv=None) -> int:
     study = run_study(args.geometries, range(1, args.seeds + 1), args.solver, args.t_after, args.mesh_size,
                       args.ip3r_density, args.n_sigma, args.workers, t_baseline=args.t_baseline,
                       channels_per_cluster=args.channels_per_cluster,
-                      runs_dir=args.runs_dir or args.out / "astrocyte_calcium_runs", equilibrate=args.equilibrate)
-    print(f"\nthreshold: baseline mean + {args.n_sigma:g} sigma; central node; {args.seeds} seeds per geometry")
+                      runs_dir=args.runs_dir or args.out / "astrocyte_calcium_runs",
+                      equilibrate=args.equilibrate, smooth=args.smooth)
+    print(f"\nthreshold: baseline mean + {args.n_sigma:g} sigma of the {args.smooth}-ms running mean; "
+          f"central node; {args.seeds} seeds per geometry")
     for g, measures in study["summary"].items():
         parts = [f"{key} {mean:.3g} ± {std:.2g} (n={n})" if std is not None else f"{key} {mean:.2f} (n={n})"
                  for key, (mean, std, n) in measures.items()]

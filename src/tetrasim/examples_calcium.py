@@ -463,8 +463,13 @@ def run_study(
     channels_per_cluster: int = CHANNELS_PER_CLUSTER,
     runs_dir=None,
     equilibrate: float = EQUILIBRATE_S,
+    smooth: int = 5,
 ) -> dict:
     """Run every (geometry, seed) in a process pool and summarise the peaks of the central node.
+
+    ``n_sigma`` and ``smooth`` (samples of the running mean) set the peak threshold of
+    :func:`detect_peaks`; they are not part of a run's identity, so a kept study is re-analysed
+    with other values without simulating again.
 
     With ``runs_dir``, each finished run is written there at once (:func:`save_run`) and a run
     already there with the same parameters is read instead of simulated, so a study that takes
@@ -515,7 +520,8 @@ def run_study(
         runs[task[0]].append(kept[task] if task in kept else fresh[(task[0], task[2])])
     summary, measures = {}, {}
     for g, results in runs.items():
-        peaks = [detect_peaks(r.times, r.signal["node2"][0], r.extra["t_stimulus"], n_sigma) for r in results]
+        peaks = [detect_peaks(r.times, r.signal["node2"][0], r.extra["t_stimulus"], n_sigma, smooth)
+                 for r in results]
         measures[g] = peaks
         found = [p for p in peaks if p["peak"]]
         summary[g] = {"probability": (len(found) / len(peaks), None, len(peaks))}
@@ -525,7 +531,7 @@ def run_study(
                                float(values.std(ddof=1)) if len(values) > 1 else math.nan, len(values))
     all_runs = [r for results in runs.values() for r in results]
     return dict(runs=runs, summary=summary, peaks=measures, tests=compare_geometries(measures),
-                wall_s=time.perf_counter() - start, n_sigma=n_sigma,
+                wall_s=time.perf_counter() - start, n_sigma=n_sigma, smooth=smooth,
                 seconds_per_seed={g: float(np.median([r.wall_s for r in rs]))
                                   for g, rs in runs.items() if rs},
                 n_runs=len(all_runs))
