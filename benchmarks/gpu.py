@@ -34,11 +34,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the model the identity tests share
 
 from _common import command_line, machine_markdown, markdown_table  # noqa: E402
 from steps4_simple_model import SPECIES, build_model, load_mesh, make_simulation  # noqa: E402
 
 import tetrasim as ts  # noqa: E402
+from models import reaction_diffusion_model  # noqa: E402
 
 SIMULATED = os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
 
@@ -63,18 +65,7 @@ def device_or_none() -> str | None:
 
 # ------------------------------------------------------------------ 1. identity
 def identity_model_sim(backend: str, seed: int, size: float):
-    model = ts.Model()
-    model.species("A", "B", "C", "R", "RA")
-    vol = model.volume_system("vol")
-    vol.reaction("A + B <-> C", kf=2e8, kb=20.0)
-    vol.reaction("C -> A", kf=5.0)
-    for name, d in (("A", 1e-12), ("B", 8e-13), ("C", 5e-13)):
-        vol.diffusion(name, d)
-    memb = model.surface_system("memb")
-    memb.reaction("R.s + A.i <-> RA.s", kf=1e9, kb=30.0)
-    memb.reaction("RA.s -> R.s + B.i", kf=10.0)
-    memb.diffusion("R", 2e-13)
-    memb.diffusion("RA", 1e-13)
+    model = reaction_diffusion_model()
     mesh = ts.shapes.box(1e-6, 1e-6, 2e-6, size=size, cache=False)
     geom = ts.MeshGeometry(mesh)
     geom.compartment("cyto", systems=["vol"])

@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ for gridm
 
 import tetrasim as ts  # noqa: E402
 from meshes import tiny_mesh  # noqa: E402
+from models import reaction_diffusion_model  # noqa: E402
 from tetrasim.geometry import TetMesh  # noqa: E402
 
 SEEDS = (1, 7, 2024)
@@ -49,23 +50,6 @@ def fifty_tet_mesh() -> TetMesh:
 MESHES = {"three": three_tet_mesh, "fifty": fifty_tet_mesh}
 MOLECULES = {"three": 3, "fifty": 60}  # molecules per unit of the initial state below
 
-
-def reaction_diffusion_model() -> ts.Model:
-    """Volume reactions (1st and 2nd order, reversible), surface reactions with volume reactants and
-    products, volume and surface diffusion."""
-    model = ts.Model()
-    model.species("A", "B", "C", "R", "RA")
-    vol = model.volume_system("vol")
-    vol.reaction("A + B <-> C", kf=2e8, kb=20.0)
-    vol.reaction("C -> A", kf=5.0)
-    for name, d in (("A", 1e-12), ("B", 8e-13), ("C", 5e-13)):
-        vol.diffusion(name, d)
-    memb = model.surface_system("memb")
-    memb.reaction("R.s + A.i <-> RA.s", kf=1e9, kb=30.0)
-    memb.reaction("RA.s -> R.s + B.i", kf=10.0)
-    memb.diffusion("R", 2e-13)
-    memb.diffusion("RA", 1e-13)
-    return model
 
 
 def identity_sim(mesh_name: str, seed: int, backend: str):

@@ -20,24 +20,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ for gridm
 
 import tetrasim as ts  # noqa: E402
 from gridmesh import grid_mesh  # noqa: E402
+from models import reaction_diffusion_model  # noqa: E402
 
 SPECIES_VOLUME = ("A", "B", "C")
 SPECIES_SURFACE = ("R", "RA")
 
 
 def build(backend, seed=11, partition=None):
-    model = ts.Model()
-    model.species("A", "B", "C", "R", "RA")
-    vol = model.volume_system("vol")
-    vol.reaction("A + B <-> C", kf=2e8, kb=20.0)
-    vol.reaction("C -> A", kf=5.0)
-    for name, d in (("A", 1e-12), ("B", 8e-13), ("C", 5e-13)):
-        vol.diffusion(name, d)
-    memb = model.surface_system("memb")
-    memb.reaction("R.s + A.i <-> RA.s", kf=1e9, kb=30.0)
-    memb.reaction("RA.s -> R.s + B.i", kf=10.0)
-    memb.diffusion("R", 2e-13)
-    memb.diffusion("RA", 1e-13)
+    model = reaction_diffusion_model()
     mesh = grid_mesh(4, 2, 2, 0.25e-6)  # 96 tets
     left = np.flatnonzero(mesh.tet_barycenters[:, 0] < 0.5e-6)
     right = np.flatnonzero(mesh.tet_barycenters[:, 0] >= 0.5e-6)

@@ -15,11 +15,15 @@ writes them to an .npz file.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
 
-import tetrasim as ts
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ for the shared model
+
+import tetrasim as ts  # noqa: E402
+from models import reaction_diffusion_model  # noqa: E402
 
 SPECIES_VOLUME = ("A", "B", "C")
 SPECIES_SURFACE = ("R", "RA")
@@ -72,18 +76,7 @@ def make_meshes(folder, parts, size=0.2) -> Path:
 def build(mesh_path, split, backend=None, partition=None, halo=3, interface=False, empty=False, tris=()):
     """The simulation; ``interface``: also a patch on the left/right interface whose reactions read
     both sides (reaction clusters of tet, triangle and tet that cross the files' partition)."""
-    model = ts.Model()
-    model.species("A", "B", "C", "R", "RA", *(("S", "SA") if interface else ()))
-    vol = model.volume_system("vol")
-    vol.reaction("A + B <-> C", kf=2e8, kb=20.0)
-    vol.reaction("C -> A", kf=5.0)
-    for name, d in (("A", 1e-12), ("B", 8e-13), ("C", 5e-13)):
-        vol.diffusion(name, d)
-    memb = model.surface_system("memb")
-    memb.reaction("R.s + A.i <-> RA.s", kf=1e9, kb=30.0)
-    memb.reaction("RA.s -> R.s + B.i", kf=10.0)
-    memb.diffusion("R", 2e-13)
-    memb.diffusion("RA", 1e-13)
+    model = reaction_diffusion_model(*(("S", "SA") if interface else ()))
     if interface:
         gate = model.surface_system("gate")
         gate.reaction("S.s + A.i <-> SA.s", kf=1e9, kb=30.0)
