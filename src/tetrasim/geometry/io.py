@@ -1125,32 +1125,9 @@ def read_mesh(
 ) -> TetMesh:
     """Read a tetrahedral mesh file (the public entry is :meth:`TetMesh.load` / :func:`load_mesh`).
 
-    Parameters
-    ----------
-    path : str or Path
-        The file (for TetGen any of ``.node``, ``.ele``; ``.face`` is read when present).
-    length_unit : str or float
-        Size of one coordinate unit of the file, e.g. ``"um"``, ``"nm"`` or ``1e-6`` (required
-        except for ``.npz``, which is stored in metres).
-    build : callable
-        The mesh class: ``build(vertices, tets, groups=, tri_groups=, fix_orientation=, source=,
-        ...)`` makes the mesh from what was read (this module knows file formats, not meshes).
-    format : str, optional
-        ``"gmsh"``, ``"abaqus"``, ``"tetgen"``, ``"vtk"``, ``"vtu"`` or ``"npz"``; by default
-        from the extension.
-    fix_orientation : bool
-        Reorder negatively oriented tets instead of rejecting the file.
-    drop_unused_nodes : bool
-        Drop nodes that no tetrahedron uses instead of rejecting the file (such nodes are what a
-        file cut short inside its elements leaves behind, so they are an error by default).
-
-    Raises
-    ------
-    MeshFormatError
-        Truncated or garbled files (an Abaqus ``*PART`` without ``*END PART``, a file ending inside
-        a line, nodes no tetrahedron uses), unknown element types, undefined nodes.
-    GeometryError
-        Zero-volume, inverted, duplicate or overlapping tets, non-conforming faces.
+    The parameters and errors are those of :func:`tetrasim.geometry.mesh.load_mesh`, plus
+    ``build``, the mesh class: ``build(vertices, tets, groups=, tri_groups=, fix_orientation=,
+    source=, ...)`` makes the mesh from what was read (this module knows file formats, not meshes).
     """
     path = Path(path)
     fmt = _format_of(path, format)
