@@ -2,14 +2,16 @@
 
 Each (geometry, seed) runs a 1-s baseline, an IP3 infusion into the central node and 4 s more;
 the central node's Ca-GCaMP6s trace gives the peak probability, time to first peak, amplitude
-and duration (threshold: pre-stimulus mean + n·σ), mean ± std over the seeds, with
-Mann-Whitney / Fisher p-values between geometries and a figure.
+and duration (threshold: pre-stimulus mean + n·σ, n derived per geometry from the pre-stimulus
+baselines for a false-alarm budget), mean ± std over the seeds, with Mann-Whitney / Fisher
+p-values between geometries and a figure.
 
     python examples/astrocyte_calcium.py --seeds 20                       # the study (long)
     python examples/astrocyte_calcium.py --seeds 2 --t-baseline 0.02 --t-after 0.02 --geometries d0
 
 Every finished run is kept in ``--runs-dir`` (default ``OUT/astrocyte_calcium_runs``): stop the
 study at any time and start the same command again; it simulates only the runs not yet there.
+``--analyse-only`` reads what is kept and simulates nothing (a study in progress).
 
 The study is expensive: see docs/examples/astrocyte_calcium.md for measured costs.
 """
@@ -19,7 +21,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tetrasim.examples_calcium import CHANNELS_PER_CLUSTER, EQUILIBRATE_S, IP3R_DENSITY, plot_study, run_study
+from tetrasim.examples_calcium import (
+    CHANNELS_PER_CLUSTER,
+    EQUILIBRATE_S,
+    FALSE_ALARM,
+    IP3R_DENSITY,
+    PEAK_SMOOTH,
+    plot_study,
+    run_study,
+)
 
 
 def main(argv=None) -> int:
@@ -40,9 +50,15 @@ def main(argv=None) -> int:
     parser.add_argument("--equilibrate", type=float, default=EQUILIBRATE_S,
                         help="seconds of well-mixed wm-ode pre-equilibration before the baseline "
                         "(0: the specified start, whose baseline drifts)")
-    parser.add_argument("--smooth", type=int, default=5,
-                        help="samples (1 ms each) in the running mean before peak detection")
-    parser.add_argument("--n-sigma", type=float, default=3.0, help="peak threshold: baseline mean + n sigma")
+    parser.add_argument("--smooth", type=int, default=PEAK_SMOOTH,
+                        help="samples (1 ms each) in the trailing running mean before peak detection")
+    parser.add_argument("--n-sigma", type=float, default=None,
+                        help="peak threshold: baseline mean + n sigma (default: n derived per geometry from "
+                        "the pre-stimulus baselines of all nodes for the --false-alarm budget)")
+    parser.add_argument("--false-alarm", type=float, default=FALSE_ALARM,
+                        help="expected spurious peaks per run in the window after the stimulus")
+    parser.add_argument("--analyse-only", action="store_true",
+                        help="analyse the runs kept in --runs-dir; simulate nothing")
     parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     parser.add_argument("--out", type=Path, default=Path("."), help="folder for the figure")
     parser.add_argument("--runs-dir", type=Path, default=None,
@@ -53,9 +69,17 @@ def main(argv=None) -> int:
                       args.ip3r_density, args.n_sigma, args.workers, t_baseline=args.t_baseline,
                       channels_per_cluster=args.channels_per_cluster,
                       runs_dir=args.runs_dir or args.out / "astrocyte_calcium_runs",
-                      equilibrate=args.equilibrate, smooth=args.smooth)
-    print(f"\nthreshold: baseline mean + {args.n_sigma:g} sigma of the {args.smooth}-ms running mean; "
-          f"central node; {args.seeds} seeds per geometry")
+                      equilibrate=args.equilibrate, smooth=args.smooth, false_alarm=args.false_alarm,
+                      simulate=not args.analyse_only)
+    print(f"\nthreshold: baseline mean + n sigma of the {args.smooth}-ms trailing running mean; central node")
+    for g, n in study["n_sigma"].items():
+        derived = study["thresholds"].get(g)
+        how = (f"derived: {derived.alpha:g} spurious peaks expected in {derived.window_s:g} s, from "
+               f"{derived.null_seconds:.0f} s of baselines; {derived.observed_at_n} crossings of it there"
+               if derived else "given")
+        print(f"{g:>6}: n = {n:.2f} ({how}); {len(study['runs'][g])} seeds")
+    if study.get("n_missing"):
+        print(f"{study['n_missing']} runs of the study are not kept yet: a partial result")
     for g, measures in study["summary"].items():
         parts = [f"{key} {mean:.3g} ± {std:.2g} (n={n})" if std is not None else f"{key} {mean:.2f} (n={n})"
                  for key, (mean, std, n) in measures.items()]

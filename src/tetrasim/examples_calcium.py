@@ -31,8 +31,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .peak_rule import derive_n_sigma, detect_peaks
+
 __all__ = ["calcium_model", "calcium_geometry", "CalciumGeometry", "place_clustered", "simulate_calcium",
-           "detect_peaks", "CalciumRun", "run_study", "save_run", "load_run", "run_file", "IP3R_STATES",
+           "detect_peaks", "CalciumRun", "run_study",
+           "analyse_study", "baseline_traces", "save_run", "load_run", "run_file", "IP3R_STATES",
            "IP3R_DENSITY", "CHANNELS_PER_CLUSTER", "EQUILIBRATE_S", "equilibrated_state"]
 
 # --- species and kinetics (STEPS units: M, s, m^2/s) -------------------------------------------
@@ -55,6 +58,14 @@ CHANNELS_PER_CLUSTER = 46
 CLUSTER_SPACING = 30e-9  #: m, minimum distance between cluster centres
 INFUSED_IP3 = 50  #: molecules injected into the central node
 T_STIMULUS = 1.0  #: s
+#: Samples (1 ms each) of the trailing running mean before peak detection: long against the
+#: few-ms correlation time of a node's indicator count (bound GCaMP6s crosses a node in well
+#: under a millisecond at 50 µm²/s), short against the 0.9-s unbinding time that sets how long a
+#: Ca²⁺ signal stays in the indicator. Fixed before any study result was read.
+PEAK_SMOOTH = 20
+#: Expected spurious peaks per run in the window after the stimulus (the false-alarm budget
+#: from which the threshold's n is derived, :func:`tetrasim.peak_rule.derive_n_sigma`).
+FALSE_ALARM = 0.05
 #: s of well-mixed ``wm-ode`` pre-equilibration before the recorded baseline in the study
 #: (:func:`equilibrated_state`); 0 starts from the specified, drifting state
 EQUILIBRATE_S = 20.0
@@ -352,42 +363,6 @@ def simulate_calcium(geometry: CalciumGeometry, solver: str = "ssa", seed: int =
     )
 
 
-def detect_peaks(times: np.ndarray, trace: np.ndarray, t_stimulus: float = T_STIMULUS, n_sigma: float = 3.0,
-                 smooth: int = 5) -> dict:
-    """Peak measures of one trace after the stimulus, against its pre-stimulus baseline.
-
-    The trace is smoothed by a running mean over ``smooth`` samples; the threshold is the
-    baseline mean + ``n_sigma`` standard deviations of the smoothed pre-stimulus trace. A peak is
-    a crossing of the threshold after ``t_stimulus``; the first one gives the time to peak
-    (crossing time − stimulus), the amplitude (maximum of the excursion − baseline mean, relative
-    to the baseline mean: ΔF/F0) and the duration (time above the threshold).
-    """
-    trace = np.asarray(trace, dtype=np.float64)
-    if smooth > 1:
-        trace = np.convolve(trace, np.ones(smooth) / smooth, mode="same")
-    before = times < t_stimulus
-    base_mean = float(trace[before][smooth:].mean())
-    base_sd = float(trace[before][smooth:].std())
-    threshold = base_mean + n_sigma * base_sd
-    after = np.flatnonzero((times >= t_stimulus) & (trace > threshold))
-    if len(after) == 0:
-        return dict(peak=False, threshold=threshold, baseline=base_mean)
-    first = after[0]
-    end = first
-    while end + 1 < len(trace) and trace[end + 1] > threshold:
-        end += 1
-    peak_value = float(trace[first:end + 1].max())
-    dt = float(times[1] - times[0]) if len(times) > 1 else 0.0
-    return dict(
-        peak=True,
-        threshold=threshold,
-        baseline=base_mean,
-        time_to_peak=float(times[first] - t_stimulus),
-        amplitude=(peak_value - base_mean) / base_mean if base_mean > 0 else math.inf,
-        duration=(end - first + 1) * dt,
-    )
-
-
 _TASK_FIELDS = ("geometry", "solver", "seed", "t_baseline", "t_after", "mesh_size", "ip3r_density",
                 "channels_per_cluster", "equilibrate")
 
@@ -456,20 +431,24 @@ def run_study(
     t_after: float = 4.0,
     mesh_size: float | None = None,
     ip3r_density: float = IP3R_DENSITY,
-    n_sigma: float = 3.0,
+    n_sigma: float | None = None,
     workers: int | None = None,
     verbose: bool = True,
     t_baseline: float = T_STIMULUS,
     channels_per_cluster: int = CHANNELS_PER_CLUSTER,
     runs_dir=None,
     equilibrate: float = EQUILIBRATE_S,
-    smooth: int = 5,
+    smooth: int = PEAK_SMOOTH,
+    false_alarm: float = FALSE_ALARM,
+    simulate: bool = True,
 ) -> dict:
     """Run every (geometry, seed) in a process pool and summarise the peaks of the central node.
 
-    ``n_sigma`` and ``smooth`` (samples of the running mean) set the peak threshold of
-    :func:`detect_peaks`; they are not part of a run's identity, so a kept study is re-analysed
-    with other values without simulating again.
+    The peaks are found by :func:`analyse_study` (``n_sigma``, ``smooth``, ``false_alarm``: by
+    default the threshold's n is derived per geometry from the pre-stimulus baselines); the
+    analysis is not part of a run's identity, so a kept study is re-analysed with other values
+    without simulating again. With ``simulate=False`` only the runs already in ``runs_dir`` are
+    analysed (a study in progress), and the missing ones are counted, not run.
 
     With ``runs_dir``, each finished run is written there at once (:func:`save_run`) and a run
     already there with the same parameters is read instead of simulated, so a study that takes
@@ -494,7 +473,13 @@ def run_study(
             if result is not None:
                 kept[task] = result
     todo = [task for task in tasks if task not in kept]
-    if verbose and kept:
+    missing = len(todo)
+    if not simulate:
+        if verbose:
+            print(f"{len(kept)} of {len(tasks)} runs kept in {runs_dir}; analysing those ({missing} missing)",
+                  flush=True)
+        tasks, todo = [task for task in tasks if task in kept], []
+    elif verbose and kept:
         print(f"{len(kept)} of {len(tasks)} runs read from {runs_dir}; {len(todo)} to simulate", flush=True)
     workers = workers or max(1, min(len(todo), os.cpu_count() or 1))
     start = time.perf_counter()
@@ -518,9 +503,46 @@ def run_study(
             report(done, _run_and_keep(job))
     for task in tasks:  # in the order asked for, whichever finished first
         runs[task[0]].append(kept[task] if task in kept else fresh[(task[0], task[2])])
-    summary, measures = {}, {}
+    runs = {g: results for g, results in runs.items() if results}
+    study = analyse_study(runs, n_sigma=n_sigma, smooth=smooth, window_s=t_after, false_alarm=false_alarm)
+    study.update(wall_s=time.perf_counter() - start, n_missing=0 if simulate else missing)
+    return study
+
+
+def baseline_traces(results) -> list:
+    """Every node's signal before the stimulus, in every run: the null data of the peak rule."""
+    traces = []
+    for r in results:
+        before = r.times < r.extra["t_stimulus"]
+        traces += [np.asarray(signal)[0, before] for signal in r.signal.values()]
+    return traces
+
+
+def analyse_study(runs: dict, n_sigma: float | None = None, smooth: int = PEAK_SMOOTH, window_s: float = 4.0,
+                  false_alarm: float = FALSE_ALARM, node: str = "node2") -> dict:
+    """Peaks of ``node`` (the central node) in every run, summarised per geometry.
+
+    ``runs`` maps a geometry to its :class:`CalciumRun` list. When ``n_sigma`` is None the
+    threshold's n is derived per geometry (:func:`tetrasim.peak_rule.derive_n_sigma`) from the
+    pre-stimulus baselines of all nodes of that geometry's runs, for ``false_alarm`` expected
+    spurious peaks in ``window_s`` seconds after the stimulus; the baselines only, so the rule
+    is fixed without looking at any response. Deriving it per geometry gives every geometry the
+    same false-alarm rate, so that a noisier node cannot pass for a more excitable one.
+    """
+    summary, measures, thresholds = {}, {}, {}
     for g, results in runs.items():
-        peaks = [detect_peaks(r.times, r.signal["node2"][0], r.extra["t_stimulus"], n_sigma, smooth)
+        if n_sigma is None:
+            dt = float(results[0].times[1] - results[0].times[0])
+            try:
+                derived = derive_n_sigma(baseline_traces(results), dt, smooth, window_s, false_alarm)
+            except ValueError as error:
+                raise ValueError(f"{g}: cannot derive the peak threshold from {len(results)} baselines "
+                                 f"({error}); give n_sigma (--n-sigma) or more runs") from error
+            thresholds[g] = derived
+            level = derived.n_sigma
+        else:
+            level = n_sigma
+        peaks = [detect_peaks(r.times, r.signal[node][0], r.extra["t_stimulus"], level, smooth)
                  for r in results]
         measures[g] = peaks
         found = [p for p in peaks if p["peak"]]
@@ -531,9 +553,9 @@ def run_study(
                                float(values.std(ddof=1)) if len(values) > 1 else math.nan, len(values))
     all_runs = [r for results in runs.values() for r in results]
     return dict(runs=runs, summary=summary, peaks=measures, tests=compare_geometries(measures),
-                wall_s=time.perf_counter() - start, n_sigma=n_sigma, smooth=smooth,
-                seconds_per_seed={g: float(np.median([r.wall_s for r in rs]))
-                                  for g, rs in runs.items() if rs},
+                n_sigma={g: thresholds[g].n_sigma if g in thresholds else n_sigma for g in runs},
+                thresholds=thresholds, smooth=smooth, false_alarm=false_alarm,
+                seconds_per_seed={g: float(np.median([r.wall_s for r in rs])) for g, rs in runs.items()},
                 n_runs=len(all_runs))
 
 

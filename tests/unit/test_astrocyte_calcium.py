@@ -157,6 +157,9 @@ def test_study_summary_and_figure(tmp_path, monkeypatch):
                               verbose=False)
     assert set(study["summary"]) == {"d0", "d0/2"}
     assert study["summary"]["d0"]["probability"][2] == 2
+    # The threshold's n is derived from the baselines (2 seeds x 5 nodes x 1 s per geometry).
+    assert set(study["thresholds"]) == {"d0", "d0/2"}
+    assert all(2.0 < n < 10.0 for n in study["n_sigma"].values()), study["n_sigma"]
     assert "d0 vs d0/2" in study["tests"]
     path = calcium.plot_study(study, tmp_path / "calcium.png")
     assert Path(path).stat().st_size > 10_000
@@ -168,7 +171,8 @@ def test_study_keeps_each_run_and_resumes(tmp_path, monkeypatch):
     import tetrasim.examples_calcium as calcium
 
     monkeypatch.setattr(calcium, "calcium_geometry", lambda name, mesh_size=None: small_branch())
-    kwargs = dict(seeds=[1, 2], t_after=0.02, t_baseline=0.02, ip3r_density=2000e12, workers=1, verbose=False)
+    kwargs = dict(seeds=[1, 2], t_after=0.02, t_baseline=0.02, ip3r_density=2000e12, workers=1, verbose=False,
+                  n_sigma=3.0, smooth=5)
     first = calcium.run_study(("d0",), runs_dir=tmp_path, **kwargs)
     assert sorted(f.name for f in tmp_path.iterdir()) == ["d0_ssa_seed1.npz", "d0_ssa_seed2.npz"]
 
