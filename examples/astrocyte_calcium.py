@@ -65,12 +65,18 @@ def main(argv=None) -> int:
                         help="folder keeping each finished run (default: OUT/astrocyte_calcium_runs); runs "
                         "already there with the same parameters are read, not simulated again")
     args = parser.parse_args(argv)
-    study = run_study(args.geometries, range(1, args.seeds + 1), args.solver, args.t_after, args.mesh_size,
-                      args.ip3r_density, args.n_sigma, args.workers, t_baseline=args.t_baseline,
-                      channels_per_cluster=args.channels_per_cluster,
-                      runs_dir=args.runs_dir or args.out / "astrocyte_calcium_runs",
-                      equilibrate=args.equilibrate, smooth=args.smooth, false_alarm=args.false_alarm,
-                      simulate=not args.analyse_only)
+    try:
+        study = run_study(args.geometries, range(1, args.seeds + 1), args.solver, args.t_after,
+                          args.mesh_size, args.ip3r_density, args.n_sigma, args.workers,
+                          t_baseline=args.t_baseline,
+                          channels_per_cluster=args.channels_per_cluster,
+                          runs_dir=args.runs_dir or args.out / "astrocyte_calcium_runs",
+                          equilibrate=args.equilibrate, smooth=args.smooth, false_alarm=args.false_alarm,
+                          simulate=not args.analyse_only)
+    except ValueError as error:  # e.g. too little baseline to derive the threshold from
+        parser.exit(2, f"astrocyte_calcium.py: error: {error}\n")
+    if not study["runs"]:
+        parser.exit(1, "astrocyte_calcium.py: no runs kept yet: run without --analyse-only first\n")
     print(f"\nthreshold: baseline mean + n sigma of the {args.smooth}-ms trailing running mean; central node")
     for g, n in study["n_sigma"].items():
         derived = study["thresholds"].get(g)

@@ -186,6 +186,10 @@ def test_study_keeps_each_run_and_resumes(tmp_path, monkeypatch):
         np.testing.assert_array_equal(before.signal["node2"], after.signal["node2"])
         np.testing.assert_array_equal(before.times, after.times)
     assert again["summary"] == first["summary"]
+    # A study in progress: analyse what is kept, count what is missing, simulate nothing.
+    partial = calcium.run_study(("d0",), runs_dir=tmp_path, simulate=False, **{**kwargs, "seeds": [1, 2, 3]})
+    assert partial["n_missing"] == 1 and len(partial["runs"]["d0"]) == 2
+    assert partial["summary"] == first["summary"]
     with pytest.raises(AssertionError, match="simulated again"):
         calcium.run_study(("d0",), runs_dir=tmp_path, **{**kwargs, "t_after": 0.03})
     assert not list(tmp_path.glob("*.part"))
