@@ -36,7 +36,8 @@ from .peak_rule import derive_n_sigma, detect_peaks
 __all__ = ["calcium_model", "calcium_geometry", "CalciumGeometry", "place_clustered", "simulate_calcium",
            "detect_peaks", "CalciumRun", "run_study",
            "analyse_study", "baseline_traces", "save_run", "load_run", "run_file", "IP3R_STATES",
-           "IP3R_DENSITY", "CHANNELS_PER_CLUSTER", "EQUILIBRATE_S", "equilibrated_state"]
+           "IP3R_DENSITY", "CHANNELS_PER_CLUSTER", "EQUILIBRATE_S", "equilibrated_state", "mesh_fingerprint",
+           "NODE_MESH_SIZE"]
 
 # --- species and kinetics (STEPS units: M, s, m^2/s) -------------------------------------------
 IP3R_STATES = ("unb_IP3R", "ip3_IP3R", "caa_IP3R", "cai_IP3R", "open_IP3R", "cai_ip3_IP3R", "ca2_IP3R",
@@ -63,6 +64,8 @@ T_STIMULUS = 1.0  #: s
 #: under a millisecond at 50 µm²/s), short against the 0.9-s unbinding time that sets how long a
 #: Ca²⁺ signal stays in the indicator. Fixed before any study result was read.
 PEAK_SMOOTH = 20
+#: m, element size in the nodes of the generated branchlets: d0's (a quarter of its 378-nm shaft).
+NODE_MESH_SIZE = 378e-9 / 4
 #: Expected spurious peaks per run in the window after the stimulus (the false-alarm budget
 #: from which the threshold's n is derived, :func:`tetrasim.peak_rule.derive_n_sigma`).
 FALSE_ALARM = 0.05
@@ -113,14 +116,20 @@ class CalciumGeometry:
 
 def calcium_geometry(name: str = "d0", mesh_size: float | None = None, seed: int = 0) -> CalciumGeometry:
     """A branchlet with its ER: generated (``"d0"``, ``"d0/2"``, ``"d0/3"``) or published
-    (``"published d0"``...)."""
+    (``"published d0"``...).
+
+    The generated meshes are graded: ``mesh_size`` (default a quarter of the shaft width) in the
+    shafts and :data:`NODE_MESH_SIZE` (d0's element size) in the nodes, so every geometry's
+    nodes, where the signal is read, are meshed alike, and the thin shafts do not make the whole
+    mesh fine (docs/examples/astrocyte_calcium.md, "Cost").
+    """
     from .errors import GeometryError
     from .examples_frap import GENERATED, PUBLISHED, published_data_dir
     from .geometry import TetMesh, shapes
 
     if name in GENERATED:
         width = GENERATED[name]
-        mesh = shapes.branchlet(d_shaft=width, er=True, size=mesh_size, seed=seed)
+        mesh = shapes.branchlet(d_shaft=width, er=True, size=mesh_size, node_size=NODE_MESH_SIZE, seed=seed)
         cytosol, er = mesh.group("cytosol"), mesh.group("er")
         nodes = {f"node{i}": mesh.group(f"node{i}") for i in range(5)}
     elif name in PUBLISHED:
@@ -364,7 +373,14 @@ def simulate_calcium(geometry: CalciumGeometry, solver: str = "ssa", seed: int =
 
 
 _TASK_FIELDS = ("geometry", "solver", "seed", "t_baseline", "t_after", "mesh_size", "ip3r_density",
-                "channels_per_cluster", "equilibrate")
+                "channels_per_cluster", "equilibrate", "mesh")
+
+
+def mesh_fingerprint(geometry: CalciumGeometry) -> str:
+    """What identifies a run's mesh across machines: tet count and cytosol volume (a kept run made
+    on another mesh, e.g. before a change to the generator, is never reused)."""
+    volume = float(geometry.mesh.tet_volumes[geometry.cytosol].sum())
+    return f"{geometry.mesh.n_tets} tets, cytosol {volume:.9e} m3"
 
 
 def run_file(folder, task) -> Path:
@@ -408,8 +424,11 @@ def load_run(path, task) -> CalciumRun | None:
 
 
 def _run_one(args):
-    name, solver, seed, t_baseline, t_after, mesh_size, density, per_cluster, equilibrate = args
+    name, solver, seed, t_baseline, t_after, mesh_size, density, per_cluster, equilibrate, mesh = args
     geometry = calcium_geometry(name, mesh_size=mesh_size)
+    if mesh_fingerprint(geometry) != mesh:
+        raise RuntimeError(f"{name}: the mesh built for this run ({mesh_fingerprint(geometry)}) is not the "
+                           f"study's ({mesh}); gmsh gave another mesh for the same parameters")
     result = simulate_calcium(geometry, solver=solver, seed=seed, t_baseline=t_baseline, t_after=t_after,
                               ip3r_density=density, channels_per_cluster=per_cluster, equilibrate=equilibrate)
     result.geometry = name  # the study's key, whatever the mesh calls itself
@@ -460,9 +479,10 @@ def run_study(
     import os
     from concurrent.futures import ProcessPoolExecutor
 
+    meshes = {g: mesh_fingerprint(calcium_geometry(g, mesh_size=mesh_size)) for g in geometries}
     tasks = [
         (g, solver, int(s), float(t_baseline), float(t_after), mesh_size, float(ip3r_density),
-         int(channels_per_cluster), float(equilibrate))
+         int(channels_per_cluster), float(equilibrate), meshes[g])
         for s in seeds for g in geometries  # seed-major: a study stopped early covers every geometry
     ]
     runs: dict = {g: [] for g in geometries}
