@@ -5,8 +5,8 @@
         --geometries d0 d0/2 d0/3 "published d0" "published d0/2" "published d0/3"
 
 Each solver runs the model from the study's pre-equilibrated rest state for ``--t`` simulated
-seconds once after a short warm-up (numba compilation); opsplit is then rerun with
-``profile=True`` for its operator shares.
+seconds ``--repeats`` times (the median is reported) after a short warm-up (numba
+compilation); opsplit is then rerun with ``profile=True`` for its operator shares.
 Prints wall seconds, seconds per simulated second, events (``ssa``'s event count does not depend
 on the machine's load, its wall time does), and the projection of the full study (5 s x 20 seeds
 per geometry) on ``--cores`` cores, per geometry and for the geometries given together.
@@ -34,6 +34,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--t", type=float, default=0.05, help="simulated seconds per solver")
     parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per solver (median reported)")
     parser.add_argument("--solvers", nargs="+", default=["ssa", "opsplit"], choices=["ssa", "opsplit"])
     parser.add_argument("--geometries", nargs="+", default=["d0"],
                         help="generated d0, d0/2, d0/3 and/or 'published d0' ... (needs the reference data)")
@@ -59,7 +60,11 @@ def measure(name, args) -> dict:
     hours = {}
     for solver, options in [case for case in cases if case[0] in args.solvers]:
         timed(geometry, solver, 1e-4, **options)  # warm-up: compile
-        sim, wall = timed(geometry, solver, args.t, **options)
+        walls = []
+        for _ in range(max(1, args.repeats)):  # the same seed: the same events, only the wall time varies
+            sim, seconds = timed(geometry, solver, args.t, **options)
+            walls.append(seconds)
+        wall = float(np.median(walls))
         per_s = wall / args.t
         study_h = per_s * 5.0 * 20 / args.cores / 3600
         hours.setdefault(solver, study_h)
@@ -70,8 +75,10 @@ def measure(name, args) -> dict:
         stats = getattr(sim.solver, "stats", None)
         events = getattr(sim.solver, "events", None)
         rate = "" if events is None else f" ({events / args.t:.3g} events per simulated s)"
-        print(f"  {solver}{' (profile)' if options else ''}: {wall:.1f} s for {args.t:g} s simulated = "
-              f"{per_s:.0f} s per simulated s; 20 seeds x 5 s: {study_h:.1f} h on {args.cores} cores; "
+        spread = f" (median of {len(walls)}: {min(walls):.2f}-{max(walls):.2f} s)" if len(walls) > 1 else ""
+        label = f"{solver}{' (profile)' if options else ''}"
+        print(f"  {label}: {wall:.2f} s{spread} for {args.t:g} s simulated = {per_s:.0f} s per simulated s; "
+              f"20 seeds x 5 s: {study_h:.1f} h on {args.cores} cores; "
               f"events {events if stats is None else stats.tolist()}{rate}{extra}", flush=True)
     return hours
 
