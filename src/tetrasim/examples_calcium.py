@@ -59,10 +59,11 @@ CHANNELS_PER_CLUSTER = 46
 CLUSTER_SPACING = 30e-9  #: m, minimum distance between cluster centres
 INFUSED_IP3 = 50  #: molecules injected into the central node
 T_STIMULUS = 1.0  #: s
-#: Samples (1 ms each) of the trailing running mean before peak detection: long against the
-#: few-ms correlation time of a node's indicator count (bound GCaMP6s crosses a node in well
-#: under a millisecond at 50 µm²/s), short against the 0.9-s unbinding time that sets how long a
-#: Ca²⁺ signal stays in the indicator. Fixed before any study result was read.
+#: Samples (1 ms each) of the trailing running mean before peak detection, fixed before any
+#: study result was read: meant to be long against the correlation time of a node's indicator
+#: count and short against the 0.9-s unbinding time that sets how long a Ca²⁺ signal stays in the
+#: indicator. The kept baselines show a correlation time near 10 ms, longer than assumed
+#: (docs/examples/astrocyte_calcium.md, "The peak rule"); whether to smooth longer is open.
 PEAK_SMOOTH = 20
 #: m, element size in the nodes of the generated branchlets: d0's (a quarter of its 378-nm shaft).
 NODE_MESH_SIZE = 378e-9 / 4

@@ -88,9 +88,22 @@ def test_derived_threshold_keeps_its_false_alarm_budget_on_fresh_null_runs():
     t = np.arange(5000) * 1e-3
     false_peaks = sum(detect_peaks(t, r, 1.0, derived.n_sigma, 20)["peak"] for r in runs)
     assert false_peaks <= binom.isf(ALPHA_TEST, len(runs), 0.05), false_peaks
-    # And n is not inflated past use: one sigma lower, spurious peaks become common.
-    lower = sum(detect_peaks(t, r, 1.0, derived.n_sigma - 1.0, 20)["peak"] for r in runs)
+    # Conservative (measured: 0.15 %), but not past use: two sigma lower the budget is exceeded.
+    lower = sum(detect_peaks(t, r, 1.0, derived.n_sigma - 2.0, 20)["peak"] for r in runs)
     assert lower > binom.isf(ALPHA_TEST, len(runs), 0.05), lower
+
+
+def test_derived_threshold_is_stable_with_one_run_of_null_data():
+    """Five 1-s baselines (one run's nodes) give a usable n, within the budget on fresh runs: a fit
+    over the whole tail, not its last few levels, does not run away on a flat stretch of counts."""
+    rng = np.random.default_rng(12)
+    runs = immigration_death(rng, 1000, 5000, tau=20e-3)  # slow noise: few, clustered crossings
+    t = np.arange(5000) * 1e-3
+    for _ in range(3):
+        derived = derive_n_sigma(list(immigration_death(rng, 5, 1000, tau=20e-3)), 1e-3, 20, 4.0, 0.05)
+        assert 3.0 < derived.n_sigma < 12.0, derived.n_sigma
+        false_peaks = sum(detect_peaks(t, r, 1.0, derived.n_sigma, 20)["peak"] for r in runs)
+        assert false_peaks <= binom.isf(ALPHA_TEST, len(runs), 0.05), false_peaks
 
 
 def test_derive_n_sigma_refuses_too_little_null_data():
