@@ -600,23 +600,36 @@ def compare_geometries(peaks: dict) -> dict:
 
 
 def plot_study(study: dict, path) -> str:
-    """Traces of the central node (left) and the four measures against the shaft width (right), as PNG."""
+    """Traces of the central node (left) and the four measures against the shaft width (right), as PNG.
+
+    The traces are the ones the peak rule reads: the trailing running mean of ``study["smooth"]``
+    samples, up to five runs per geometry, each with its threshold (dashed) and, where it found
+    one, its first peak (a dot).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from .examples_frap import GENERATED
+    from .peak_rule import running_mean
 
     runs = study["runs"]
     fig = plt.figure(figsize=(12, 6), layout="constrained")
     left, right = fig.subfigures(1, 2, width_ratios=[1, 1.4])
     trace_axes = left.subplots(len(runs), 1, sharex=True, squeeze=False)[:, 0]
     for ax, (g, results) in zip(trace_axes, runs.items(), strict=True):
-        for r in results[:5]:
-            ax.plot(r.times, r.signal["node2"][0], lw=0.6)
+        for r, peak in zip(results[:5], study["peaks"][g][:5], strict=False):
+            line, = ax.plot(r.times, running_mean(r.signal["node2"][0], study["smooth"]), lw=0.7)
+            ax.axhline(peak["threshold"], color=line.get_color(), ls="--", lw=0.6)
+            if peak["peak"]:
+                t_peak = r.extra["t_stimulus"] + peak["time_to_peak"]
+                ax.plot([t_peak], [peak["threshold"]], "o", color=line.get_color(), ms=4)
         ax.axvline(results[0].extra["t_stimulus"], color="k", ls=":", lw=0.8)
+        n = study["n_sigma"][g]
         ax.set_ylabel(f"{g}\nCa-GCaMP6s (µM)")
+        ax.set_title(f"{g}: {len(results)} runs, threshold mean + {n:.1f} σ of the {study['smooth']}-ms mean",
+                     fontsize=8, loc="left")
     trace_axes[-1].set_xlabel("time (s)")
     widths = np.array([GENERATED.get(g.replace("published ", ""), np.nan) * 1e9 for g in runs])
     labels = [("probability", "peak probability"), ("time_to_peak", "time to first peak (s)"),
@@ -625,6 +638,10 @@ def plot_study(study: dict, path) -> str:
         means = [study["summary"][g][key][0] for g in runs]
         stds = [study["summary"][g][key][1] or 0.0 for g in runs]
         ax.errorbar(widths, means, yerr=stds, marker="o", capsize=3)
+        if key != "probability" and not np.isfinite(means).any():
+            ax.text(0.5, 0.5, "no peak in any run", transform=ax.transAxes, ha="center", va="center")
+        if np.isfinite(widths).any():
+            ax.set_xlim(0.8 * np.nanmin(widths), 1.1 * np.nanmax(widths))
         ax.set_xlabel("shaft width (nm)")
         ax.set_ylabel(label)
     fig.savefig(path, dpi=120)
