@@ -224,3 +224,33 @@ def test_equilibrated_build_keeps_every_receptor():
     np.testing.assert_array_equal(total, np.full(3, expected))
     assert np.all(np.asarray(rested.get_count("erm", "unb_IP3R")) > 0.9 * total)
     assert np.asarray(rested.get_conc("cytosol", "ca")).max() < 20e-9
+
+
+def test_study_description_script_reads_kept_runs(tmp_path, capsys):
+    """studies/astrocyte_calcium/describe.py on a kept run with a known response: baseline 0.4 µM,
+    doubled from 1.5 s on; the table reports the ratio and the baseline's autocorrelation."""
+    import importlib.util
+
+    import tetrasim.examples_calcium as calcium
+
+    script = Path(__file__).resolve().parents[2] / "studies" / "astrocyte_calcium" / "describe.py"
+    if not script.exists():
+        pytest.skip("studies/ is not beside the tests")
+    spec = importlib.util.spec_from_file_location("describe", script)
+    describe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(describe)
+    t = np.arange(5001) * 1e-3
+    rng = np.random.default_rng(0)
+    signal = {f"node{i}": (0.4 + 0.05 * rng.standard_normal(len(t)))[None, :] for i in range(5)}
+    signal["node2"] = (np.where(t >= 1.5, 0.8, 0.4) + 0.05 * rng.standard_normal(len(t)))[None, :]
+    run = calcium.CalciumRun("d0", "ssa", [1], t, signal, {k: v * 0.1 for k, v in signal.items()}, 12.0,
+                             extra=dict(t_stimulus=1.0))
+    task = ("d0", "ssa", 1, 1.0, 4.0, None, 2.85e14, 46, 20.0, "mesh")
+    calcium.save_run(calcium.run_file(tmp_path, task), task, run)
+    assert describe.main([str(tmp_path)]) == 0
+    row = capsys.readouterr().out.strip().splitlines()[-1].split("|")
+    assert row[1].strip() == "d0" and row[2].strip() == "1"
+    assert float(row[4]) == pytest.approx(0.4, abs=0.01)
+    assert float(row[5]) == pytest.approx(2.0, abs=0.05)
+    r10, r50 = (float(x) for x in row[7].split(","))
+    assert abs(r10) < 0.1 and abs(r50) < 0.1  # white noise
