@@ -34,10 +34,9 @@ import numpy as np
 from .peak_rule import derive_n_sigma, detect_peaks
 
 __all__ = ["calcium_model", "calcium_geometry", "CalciumGeometry", "place_clustered", "simulate_calcium",
-           "detect_peaks", "CalciumRun", "run_study",
-           "analyse_study", "baseline_traces", "save_run", "load_run", "run_file", "IP3R_STATES",
-           "IP3R_DENSITY", "CHANNELS_PER_CLUSTER", "EQUILIBRATE_S", "equilibrated_state", "mesh_fingerprint",
-           "NODE_MESH_SIZE"]
+           "detect_peaks", "CalciumRun", "run_study", "analyse_study", "baseline_traces", "save_run",
+           "load_run", "run_file", "mesh_fingerprint", "equilibrated_state", "IP3R_STATES", "IP3R_DENSITY",
+           "CHANNELS_PER_CLUSTER", "EQUILIBRATE_S", "NODE_MESH_SIZE"]
 
 # --- species and kinetics (STEPS units: M, s, m^2/s) -------------------------------------------
 IP3R_STATES = ("unb_IP3R", "ip3_IP3R", "caa_IP3R", "cai_IP3R", "open_IP3R", "cai_ip3_IP3R", "ca2_IP3R",

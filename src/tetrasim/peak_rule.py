@@ -20,8 +20,9 @@ rate falls faster, as ``exp(-n²/2)`` (Rice's formula), so the straight line err
 threshold: tested on synthetic nulls (few-molecule immigration–death counts and Gaussian AR(1)
 traces, from one run's worth of null data to a hundred) the false-alarm rate stays at or below
 1.3 % for a 5 % budget, where a fit in ``n²`` is cheaper in threshold but overshoots the budget
-(up to 20–38 % with little data, because a few-molecule count is skewed). The expected number of upcrossings
-also bounds the probability of at least one. Conservative, then, and stable with little data.
+(up to 20–38 % with little data, because a few-molecule count is skewed). The expected number
+of upcrossings also bounds the probability of at least one. Conservative, then, and stable
+with little data.
 
 Examples
 --------
