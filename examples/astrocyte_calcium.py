@@ -2,8 +2,9 @@
 
 Each (geometry, seed) runs a 1-s baseline, an IP3 infusion into the central node and 4 s more;
 the central node's Ca-GCaMP6s trace gives the peak probability, time to first peak, amplitude
-and duration (threshold: pre-stimulus mean + n·σ, n derived per geometry from the pre-stimulus
-baselines for a false-alarm budget), mean ± std over the seeds, with Mann-Whitney / Fisher
+and duration (threshold: a run's pre-stimulus mean + n·σ of a 150-ms running mean, σ pooled over
+the geometry's runs, n derived per geometry from the pre-stimulus baselines for a false-alarm
+budget), mean ± std over the seeds, with Mann-Whitney / Fisher
 p-values between geometries and a figure.
 
     python examples/astrocyte_calcium.py --seeds 20                       # the study (long)
@@ -26,6 +27,7 @@ from tetrasim.examples_calcium import (
     EQUILIBRATE_S,
     FALSE_ALARM,
     IP3R_DENSITY,
+    PEAK_SIGMA,
     PEAK_SMOOTH,
     plot_study,
     run_study,
@@ -37,6 +39,9 @@ def main(argv=None) -> int:
     parser.add_argument("--geometries", nargs="+", default=["d0", "d0/2", "d0/3"],
                         help="generated d0, d0/2, d0/3 or 'published d0' ... (needs TETRASIM_DATA)")
     parser.add_argument("--seeds", type=int, default=20, help="seeds per geometry")
+    parser.add_argument("--first-seed", type=int, default=1,
+                        help="seeds --first-seed ... --seeds are used (e.g. 4: the runs made after the "
+                        "peak rule's amendment)")
     parser.add_argument("--solver", default="ssa", help="ssa or opsplit")
     parser.add_argument("--t-baseline", type=float, default=1.0,
                         help="seconds of baseline before the stimulus")
@@ -57,6 +62,9 @@ def main(argv=None) -> int:
                         "the pre-stimulus baselines of all nodes for the --false-alarm budget)")
     parser.add_argument("--false-alarm", type=float, default=FALSE_ALARM,
                         help="expected spurious peaks per run in the window after the stimulus")
+    parser.add_argument("--sigma", choices=("pooled", "per-run"), default=PEAK_SIGMA,
+                        help="the threshold's sigma: pooled over a geometry's runs (per node), or each "
+                        "run's own (the rule first fixed: --smooth 20 --sigma per-run)")
     parser.add_argument("--analyse-only", action="store_true",
                         help="analyse the runs kept in --runs-dir; simulate nothing")
     parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
@@ -65,19 +73,23 @@ def main(argv=None) -> int:
                         help="folder keeping each finished run (default: OUT/astrocyte_calcium_runs); runs "
                         "already there with the same parameters are read, not simulated again")
     args = parser.parse_args(argv)
+    if not 1 <= args.first_seed <= args.seeds:
+        parser.error(f"--first-seed {args.first_seed} must be between 1 and --seeds {args.seeds}")
     try:
-        study = run_study(args.geometries, range(1, args.seeds + 1), args.solver, args.t_after,
+        study = run_study(args.geometries, range(args.first_seed, args.seeds + 1), args.solver, args.t_after,
                           args.mesh_size, args.ip3r_density, args.n_sigma, args.workers,
                           t_baseline=args.t_baseline,
                           channels_per_cluster=args.channels_per_cluster,
                           runs_dir=args.runs_dir or args.out / "astrocyte_calcium_runs",
                           equilibrate=args.equilibrate, smooth=args.smooth, false_alarm=args.false_alarm,
-                          simulate=not args.analyse_only)
+                          simulate=not args.analyse_only, sigma=args.sigma)
     except ValueError as error:  # e.g. too little baseline to derive the threshold from
         parser.exit(2, f"astrocyte_calcium.py: error: {error}\n")
     if not study["runs"]:
         parser.exit(1, "astrocyte_calcium.py: no runs kept yet: run without --analyse-only first\n")
-    print(f"\nthreshold: baseline mean + n sigma of the {args.smooth}-ms trailing running mean; central node")
+    whose = "pooled over the geometry's runs" if args.sigma == "pooled" else "of each run's own baseline"
+    print(f"\nthreshold: baseline mean + n sigma ({whose}) of the {args.smooth}-ms trailing running mean; "
+          "central node")
     for g, n in study["n_sigma"].items():
         derived = study["thresholds"].get(g)
         how = (f"derived: {derived.alpha:g} spurious peaks expected in {derived.window_s:g} s, from "
@@ -88,12 +100,17 @@ def main(argv=None) -> int:
         print(f"{study['n_missing']} runs of the study are not kept yet: a partial result")
     for g, measures in study["summary"].items():
         parts = [f"{key} {mean:.3g} ± {std:.2g} (n={n})" if std is not None else f"{key} {mean:.2f} (n={n})"
-                 for key, (mean, std, n) in measures.items()]
+                 for key, (mean, std, n) in measures.items() if key != "censored"]
+        censored, _, found = measures["censored"]
+        parts.append(f"{censored} of {found} peaks still above threshold at the end (duration a lower bound)")
         print(f"{g:>6}: " + "; ".join(parts))
     for pair, pvalues in study["tests"].items():
-        print(f"{pair}: " + ", ".join(f"p({key}) = {p:.3g}" for key, p in pvalues.items()))
+        how = ("one-sided Jonckheere-Terpstra, published direction" if pair.startswith("trend")
+               else "two-sided Fisher / Mann-Whitney")
+        print(f"{pair} ({how}): " + ", ".join(f"p({key}) = {p:.3g}" for key, p in pvalues.items()))
     per_seed = ", ".join(f"{g} {seconds:.0f} s" for g, seconds in study["seconds_per_seed"].items())
     print(f"wall time per seed (median, {args.solver}, one process): {per_seed}")
+    args.out.mkdir(parents=True, exist_ok=True)
     figure = plot_study(study, args.out / "astrocyte_calcium.png")
     print(f"figure: {figure}; wall {study['wall_s']:.0f} s")
     return 0

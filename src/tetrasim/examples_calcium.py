@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .peak_rule import derive_n_sigma, detect_peaks
+from .peak_rule import derive_n_sigma, detect_peaks, pooled_sigma
 
 __all__ = ["calcium_model", "calcium_geometry", "CalciumGeometry", "place_clustered", "simulate_calcium",
            "detect_peaks", "CalciumRun", "run_study", "analyse_study", "baseline_traces", "save_run",
@@ -58,12 +58,16 @@ CHANNELS_PER_CLUSTER = 46
 CLUSTER_SPACING = 30e-9  #: m, minimum distance between cluster centres
 INFUSED_IP3 = 50  #: molecules injected into the central node
 T_STIMULUS = 1.0  #: s
-#: Samples (1 ms each) of the trailing running mean before peak detection, fixed before any
-#: study result was read: meant to be long against the correlation time of a node's indicator
-#: count and short against the 0.9-s unbinding time that sets how long a Ca²⁺ signal stays in the
-#: indicator. The kept baselines show a correlation time near 10 ms, longer than assumed
-#: (docs/examples/astrocyte_calcium.md, "The peak rule"); whether to smooth longer is open.
-PEAK_SMOOTH = 20
+#: Samples (1 ms each) of the trailing running mean before peak detection. Amended at 9 of 60
+#: study runs (docs/examples/astrocyte_calcium.md, "The peak rule"), from the null data alone:
+#: at least two integrated correlation times of the slowest baseline noise (~70 ms, d0/3) and at
+#: most a fifth of the 0.9-s unbinding time that sets how long a signal stays in the indicator.
+#: The rule first fixed, before any run, was 20 samples with a per-run σ (``FIRST_RULE``).
+PEAK_SMOOTH = 150
+#: Whose σ sets the threshold: "pooled" over a geometry's runs (per node), or each run's "per-run".
+PEAK_SIGMA = "pooled"
+#: The rule as fixed before the study's first run, kept for the record and as a sensitivity check.
+FIRST_RULE = dict(smooth=20, sigma="per-run")
 #: m, element size in the nodes of the generated branchlets: d0's (a quarter of its 378-nm shaft).
 NODE_MESH_SIZE = 378e-9 / 4
 #: Expected spurious peaks per run in the window after the stimulus (the false-alarm budget
@@ -460,10 +464,11 @@ def run_study(
     smooth: int = PEAK_SMOOTH,
     false_alarm: float = FALSE_ALARM,
     simulate: bool = True,
+    sigma: str = PEAK_SIGMA,
 ) -> dict:
     """Run every (geometry, seed) in a process pool and summarise the peaks of the central node.
 
-    The peaks are found by :func:`analyse_study` (``n_sigma``, ``smooth``, ``false_alarm``: by
+    The peaks are found by :func:`analyse_study` (``n_sigma``, ``smooth``, ``false_alarm``, ``sigma``: by
     default the threshold's n is derived per geometry from the pre-stimulus baselines); the
     analysis is not part of a run's identity, so a kept study is re-analysed with other values
     without simulating again. With ``simulate=False`` only the runs already in ``runs_dir`` are
@@ -524,37 +529,64 @@ def run_study(
     for task in tasks:  # in the order asked for, whichever finished first
         runs[task[0]].append(kept[task] if task in kept else fresh[(task[0], task[2])])
     runs = {g: results for g, results in runs.items() if results}
-    study = analyse_study(runs, n_sigma=n_sigma, smooth=smooth, window_s=t_after, false_alarm=false_alarm)
+    study = analyse_study(runs, n_sigma=n_sigma, smooth=smooth, window_s=t_after, false_alarm=false_alarm,
+                          sigma=sigma)
     study.update(wall_s=time.perf_counter() - start, n_missing=0 if simulate else missing)
     return study
 
 
 def baseline_traces(results) -> list:
     """Every node's signal before the stimulus, in every run: the null data of the peak rule."""
-    traces = []
+    return [trace for by_node in _baselines_by_node(results) for trace in by_node.values()]
+
+
+def _baselines_by_node(results) -> list:
+    """``[{node: pre-stimulus signal}]``, one dict per run."""
+    out = []
     for r in results:
         before = r.times < r.extra["t_stimulus"]
-        traces += [np.asarray(signal)[0, before] for signal in r.signal.values()]
-    return traces
+        out.append({node: np.asarray(signal)[0, before] for node, signal in r.signal.items()})
+    return out
+
+
+def _null_data(results, smooth: int, sigma: str) -> tuple[list, list | None]:
+    """The null traces of a geometry and, for a pooled σ, each one's σ pooled over the *other* runs'
+    baselines of the same node (independent of the trace it standardises, as the pooled σ is of a
+    post-stimulus window)."""
+    by_run = _baselines_by_node(results)
+    traces = [trace for run in by_run for trace in run.values()]
+    if sigma == "per-run":
+        return traces, None
+    if len(by_run) < 2:
+        raise ValueError("a pooled sigma is calibrated on the baselines of at least two runs")
+    sigmas = [pooled_sigma([other[node] for j, other in enumerate(by_run) if j != i], smooth)
+              for i, run in enumerate(by_run) for node in run]
+    return traces, sigmas
 
 
 def analyse_study(runs: dict, n_sigma: float | None = None, smooth: int = PEAK_SMOOTH, window_s: float = 4.0,
-                  false_alarm: float = FALSE_ALARM, node: str = "node2") -> dict:
+                  false_alarm: float = FALSE_ALARM, node: str = "node2", sigma: str = PEAK_SIGMA) -> dict:
     """Peaks of ``node`` (the central node) in every run, summarised per geometry.
 
-    ``runs`` maps a geometry to its :class:`CalciumRun` list. When ``n_sigma`` is None the
-    threshold's n is derived per geometry (:func:`tetrasim.peak_rule.derive_n_sigma`) from the
-    pre-stimulus baselines of all nodes of that geometry's runs, for ``false_alarm`` expected
-    spurious peaks in ``window_s`` seconds after the stimulus; the baselines only, so the rule
-    is fixed without looking at any response. Deriving it per geometry gives every geometry the
-    same false-alarm rate, so that a noisier node cannot pass for a more excitable one.
+    ``runs`` maps a geometry to its :class:`CalciumRun` list. The threshold of a run is its own
+    baseline mean + n·σ of the ``smooth``-sample trailing mean, with σ pooled over the
+    geometry's runs (``sigma="pooled"``, :func:`tetrasim.peak_rule.pooled_sigma`) or the run's
+    own (``"per-run"``, the rule fixed first). When ``n_sigma`` is None, n is derived per
+    geometry (:func:`tetrasim.peak_rule.derive_n_sigma`) from the pre-stimulus baselines of all
+    nodes of that geometry's runs, for ``false_alarm`` expected spurious peaks in ``window_s``
+    seconds after the stimulus; the baselines only, so the rule is fixed without looking at any
+    response. Deriving it per geometry gives every geometry the same false-alarm rate, so that a
+    noisier node cannot pass for a more excitable one.
     """
-    summary, measures, thresholds = {}, {}, {}
+    if sigma not in ("pooled", "per-run"):
+        raise ValueError(f"sigma must be 'pooled' or 'per-run', got {sigma!r}")
+    summary, measures, thresholds, sigmas = {}, {}, {}, {}
     for g, results in runs.items():
         if n_sigma is None:
             dt = float(results[0].times[1] - results[0].times[0])
             try:
-                derived = derive_n_sigma(baseline_traces(results), dt, smooth, window_s, false_alarm)
+                traces, null_sigmas = _null_data(results, smooth, sigma)
+                derived = derive_n_sigma(traces, dt, smooth, window_s, false_alarm, sigmas=null_sigmas)
             except ValueError as error:
                 raise ValueError(f"{g}: cannot derive the peak threshold from {len(results)} baselines "
                                  f"({error}); give n_sigma (--n-sigma) or more runs") from error
@@ -562,7 +594,9 @@ def analyse_study(runs: dict, n_sigma: float | None = None, smooth: int = PEAK_S
             level = derived.n_sigma
         else:
             level = n_sigma
-        peaks = [detect_peaks(r.times, r.signal[node][0], r.extra["t_stimulus"], level, smooth)
+        if sigma == "pooled":
+            sigmas[g] = pooled_sigma([run[node] for run in _baselines_by_node(results)], smooth)
+        peaks = [detect_peaks(r.times, r.signal[node][0], r.extra["t_stimulus"], level, smooth, sigmas.get(g))
                  for r in results]
         measures[g] = peaks
         found = [p for p in peaks if p["peak"]]
@@ -571,17 +605,32 @@ def analyse_study(runs: dict, n_sigma: float | None = None, smooth: int = PEAK_S
             values = np.array([p[key] for p in found])
             summary[g][key] = (float(values.mean()) if len(values) else math.nan,
                                float(values.std(ddof=1)) if len(values) > 1 else math.nan, len(values))
+        summary[g]["censored"] = (sum(p["censored"] for p in found), None, len(found))
     all_runs = [r for results in runs.values() for r in results]
     return dict(runs=runs, summary=summary, peaks=measures, tests=compare_geometries(measures),
                 n_sigma={g: thresholds[g].n_sigma if g in thresholds else n_sigma for g in runs},
-                thresholds=thresholds, smooth=smooth, false_alarm=false_alarm,
+                thresholds=thresholds, smooth=smooth, false_alarm=false_alarm, sigma=sigma,
+                pooled_sigma=sigmas,
                 seconds_per_seed={g: float(np.median([r.wall_s for r in rs])) for g, rs in runs.items()},
                 n_runs=len(all_runs))
 
 
+#: The published direction of each measure as the shafts thin (d0 -> d0/2 -> d0/3).
+PUBLISHED_TREND = {"probability": "increasing", "time_to_peak": "decreasing", "amplitude": "increasing",
+                   "duration": "increasing"}
+
+
 def compare_geometries(peaks: dict) -> dict:
-    """Mann–Whitney p-values of each measure between consecutive geometries (and Fisher's for probability)."""
+    """p-values between the geometries, in the order given (widest shaft first).
+
+    Per consecutive pair, two-sided: Fisher's exact test for the peak probability, Mann–Whitney for
+    the measures of the runs that had a peak. Over all of them (``"trend"``), one-sided in the
+    published direction (:data:`PUBLISHED_TREND`): the Jonckheere–Terpstra permutation test
+    (:func:`tetrasim.trend.jonckheere_terpstra`; on 0/1 for the probability).
+    """
     from scipy.stats import fisher_exact, mannwhitneyu
+
+    from .trend import jonckheere_terpstra
 
     names = list(peaks)
     tests = {}
@@ -595,6 +644,14 @@ def compare_geometries(peaks: dict) -> dict:
             xb = [p[key] for p in pb if p["peak"]]
             tests[f"{a} vs {b}"][key] = (float(mannwhitneyu(xa, xb).pvalue) if len(xa) > 1 and len(xb) > 1
                                          else math.nan)
+    if len(names) > 1:
+        trend = {"probability": jonckheere_terpstra([[float(p["peak"]) for p in peaks[g]] for g in names],
+                                                    PUBLISHED_TREND["probability"])[1]}
+        for key in ("time_to_peak", "amplitude", "duration"):
+            groups = [[p[key] for p in peaks[g] if p["peak"]] for g in names]
+            trend[key] = (jonckheere_terpstra(groups, PUBLISHED_TREND[key])[1]
+                          if sum(len(x) > 0 for x in groups) > 1 else math.nan)
+        tests["trend " + " -> ".join(names)] = trend
     return tests
 
 
@@ -627,8 +684,9 @@ def plot_study(study: dict, path) -> str:
         ax.axvline(results[0].extra["t_stimulus"], color="k", ls=":", lw=0.8)
         n = study["n_sigma"][g]
         ax.set_ylabel(f"{g}\nCa-GCaMP6s (µM)")
-        ax.set_title(f"{g}: {len(results)} runs, threshold mean + {n:.1f} σ of the {study['smooth']}-ms mean",
-                     fontsize=8, loc="left")
+        whose = "pooled σ" if study.get("sigma") == "pooled" else "σ"
+        ax.set_title(f"{g}: {len(results)} runs, threshold mean + {n:.1f} {whose} of the "
+                     f"{study['smooth']}-ms mean", fontsize=8, loc="left")
     trace_axes[-1].set_xlabel("time (s)")
     widths = np.array([GENERATED.get(g.replace("published ", ""), np.nan) * 1e9 for g in runs])
     labels = [("probability", "peak probability"), ("time_to_peak", "time to first peak (s)"),

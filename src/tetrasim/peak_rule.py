@@ -9,7 +9,9 @@ indicator molecules), too large and real signals are missed. :func:`derive_n_sig
 from *null* data only (traces without a stimulus, e.g. the pre-stimulus baselines), so that the
 expected number of spurious peaks in the window searched after the stimulus is at most a stated
 budget ``alpha``. It never looks at what happens after a stimulus, so it can be fixed before a
-study's results are read.
+study's results are read. Where the baselines are short against their noise's correlation time,
+σ is better estimated from all the records of one process together (:func:`pooled_sigma`); the
+derivation then standardises each null record with a σ pooled over the *other* records.
 
 How: each null trace is cut in two halves; each half is standardised with the mean and σ of the
 *other* half (as the rule standardises the post-stimulus window with the baseline's statistics,
@@ -40,7 +42,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["running_mean", "detect_peaks", "upcrossing_rates", "derive_n_sigma", "DerivedThreshold"]
+__all__ = ["running_mean", "pooled_sigma", "detect_peaks", "upcrossing_rates", "derive_n_sigma",
+           "DerivedThreshold"]
 
 
 def running_mean(trace: np.ndarray, window: int) -> np.ndarray:
@@ -60,16 +63,40 @@ def running_mean(trace: np.ndarray, window: int) -> np.ndarray:
     return out
 
 
+def pooled_sigma(null_traces, smooth: int) -> float:
+    """Standard deviation of the smoothed traces about each trace's own mean, pooled over traces.
+
+    The σ of one short baseline is a noisy estimate when its noise is slow (a 1-s baseline of a
+    noise correlated over 70 ms holds about fourteen independent looks); records of the same
+    process (one node of one geometry, over a study's seeds) share their σ, so pooling them
+    estimates it from all of them. Each trace keeps its own mean.
+    """
+    squares, dof = 0.0, 0
+    for trace in null_traces:
+        smoothed = running_mean(trace, smooth)
+        smoothed = smoothed[np.isfinite(smoothed)]
+        if len(smoothed) < 2:
+            continue
+        squares += float(((smoothed - smoothed.mean()) ** 2).sum())
+        dof += len(smoothed) - 1
+    if dof == 0:
+        raise ValueError(f"no null trace is longer than the {smooth}-sample running mean: nothing to pool")
+    return math.sqrt(squares / dof)
+
+
 def detect_peaks(times: np.ndarray, trace: np.ndarray, t_stimulus: float, n_sigma: float,
-                 smooth: int = 1) -> dict:
+                 smooth: int = 1, sigma: float | None = None) -> dict:
     """Peak measures of one trace after the stimulus, against its own pre-stimulus baseline.
 
     The trace is smoothed by a trailing running mean over ``smooth`` samples; the threshold is
-    the mean + ``n_sigma`` standard deviations of the smoothed samples before ``t_stimulus``. A
+    the mean of the smoothed samples before ``t_stimulus`` + ``n_sigma`` standard deviations:
+    their own, or ``sigma`` when given (e.g. :func:`pooled_sigma` over a study's baselines). A
     peak is the first sample after ``t_stimulus`` above the threshold: time to peak (that
     sample's time − stimulus; the trailing mean delays it by at most ``smooth`` samples),
     amplitude (the excursion's maximum − baseline mean, over the baseline mean: ΔF/F0) and
     duration (time above the threshold, as the count of samples × the sampling interval).
+    ``censored`` is True when the excursion is still above the threshold at the record's end:
+    its duration and amplitude are then lower bounds.
     """
     times = np.asarray(times, dtype=np.float64)
     smoothed = running_mean(trace, smooth)
@@ -78,7 +105,7 @@ def detect_peaks(times: np.ndarray, trace: np.ndarray, t_stimulus: float, n_sigm
         raise ValueError(f"detect_peaks needs at least {smooth + 1} samples before the stimulus at "
                          f"t = {t_stimulus:g} s to estimate the baseline; record longer or smooth less")
     base_mean = float(before.mean())
-    base_sd = float(before.std())
+    base_sd = float(before.std()) if sigma is None else float(sigma)
     threshold = base_mean + n_sigma * base_sd
     above = np.flatnonzero((times >= t_stimulus) & (smoothed > threshold))
     if len(above) == 0:
@@ -95,6 +122,7 @@ def detect_peaks(times: np.ndarray, trace: np.ndarray, t_stimulus: float, n_sigm
         time_to_peak=float(times[first] - t_stimulus),
         amplitude=(peak_value - base_mean) / base_mean if base_mean > 0 else math.inf,
         duration=(end - first + 1) * dt,
+        censored=bool(end == len(smoothed) - 1),
     )
 
 
@@ -104,18 +132,24 @@ def _upcrossings(standardised: np.ndarray, levels: np.ndarray) -> np.ndarray:
     return ((low[:, None] <= levels[None, :]) & (high[:, None] > levels[None, :])).sum(axis=0)
 
 
-def upcrossing_rates(null_traces, dt: float, smooth: int, levels) -> tuple[np.ndarray, np.ndarray, float]:
+def upcrossing_rates(null_traces, dt: float, smooth: int, levels,
+                     sigmas=None) -> tuple[np.ndarray, np.ndarray, float]:
     """Upcrossings of ``mean + n·σ`` per second of null data, for each ``n`` in ``levels``.
 
     Each trace is smoothed (:func:`running_mean`), cut in two halves, and each half is
     standardised with the mean and σ of the other half, so the estimate includes the error of
-    a baseline estimated from a finite record. Returns ``(rates, counts, seconds)``: rates per
+    a baseline estimated from a finite record. With ``sigmas`` (one per trace, e.g. a pooled σ
+    estimated without that trace) the half is standardised with the other half's mean and the
+    trace's given σ, as a rule with a pooled σ does. Returns ``(rates, counts, seconds)``: rates per
     second, crossing counts per level, and the seconds of null data they were counted in.
     """
     levels = np.asarray(levels, dtype=np.float64)
     counts = np.zeros(len(levels), dtype=np.int64)
     seconds = 0.0
-    for trace in null_traces:
+    null_traces = list(null_traces)
+    if sigmas is not None and len(sigmas) != len(null_traces):
+        raise ValueError(f"{len(sigmas)} sigmas for {len(null_traces)} null traces: give one per trace")
+    for index, trace in enumerate(null_traces):
         smoothed = running_mean(trace, smooth)
         smoothed = smoothed[np.isfinite(smoothed)]
         half = len(smoothed) // 2
@@ -126,7 +160,7 @@ def upcrossing_rates(null_traces, dt: float, smooth: int, levels) -> tuple[np.nd
         # shares a raw sample with the other half's.
         first, second = smoothed[:half - smooth], smoothed[half:]
         for part, other in ((first, second), (second, first)):
-            sd = other.std()
+            sd = other.std() if sigmas is None else float(sigmas[index])
             if sd == 0:
                 continue  # a constant baseline: no σ to count in
             counts += _upcrossings((part - other.mean()) / sd, levels)
@@ -153,7 +187,8 @@ class DerivedThreshold:
 
 
 def derive_n_sigma(null_traces, dt: float, smooth: int, window_s: float, alpha: float = 0.05,
-                   min_crossings: int = 5, tail_from: float = 1.0, levels=None) -> DerivedThreshold:
+                   min_crossings: int = 5, tail_from: float = 1.0, levels=None,
+                   sigmas=None) -> DerivedThreshold:
     """The smallest ``n`` whose expected number of spurious peaks in ``window_s`` is ``alpha``.
 
     ``null_traces`` are records without a stimulus sampled every ``dt`` (the pre-stimulus
@@ -161,12 +196,14 @@ def derive_n_sigma(null_traces, dt: float, smooth: int, window_s: float, alpha: 
     at the levels ``n >= tail_from`` with at least ``min_crossings`` crossings are fitted as
     ``log rate = a - b·n`` (least squares, weighted by the counts), and the fit is solved for
     ``rate · window_s = alpha``. Raises ``ValueError`` when fewer than three levels qualify (too
-    little null data to fit a tail).
+    little null data to fit a tail). ``sigmas``: see :func:`upcrossing_rates` (a rule that uses
+    a pooled σ is calibrated with one).
     """
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
     levels = np.arange(0.5, 8.01, 0.25) if levels is None else np.asarray(levels, dtype=np.float64)
-    rates, counts, seconds = upcrossing_rates(null_traces, dt, smooth, levels)
+    null_traces = list(null_traces)
+    rates, counts, seconds = upcrossing_rates(null_traces, dt, smooth, levels, sigmas)
     tail = np.flatnonzero((levels >= tail_from) & (counts >= min_crossings))
     if len(tail) < 3:
         raise ValueError(f"{seconds:.1f} s of null data give at least {min_crossings} upcrossings at only "
@@ -180,5 +217,5 @@ def derive_n_sigma(null_traces, dt: float, smooth: int, window_s: float, alpha: 
         raise ValueError("the upcrossing rate does not fall with the level; the null traces are not "
                          "stationary (a drifting baseline?)")
     n = (a - math.log(alpha / window_s)) / b
-    observed = int(upcrossing_rates(null_traces, dt, smooth, [n])[1][0])
+    observed = int(upcrossing_rates(null_traces, dt, smooth, [n], sigmas)[1][0])
     return DerivedThreshold(n, alpha, window_s, smooth, seconds, float(b), levels, rates, counts, observed)

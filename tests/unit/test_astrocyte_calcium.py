@@ -160,7 +160,14 @@ def test_study_summary_and_figure(tmp_path, monkeypatch):
     # The threshold's n is derived from the baselines (2 seeds x 5 nodes x 1 s per geometry).
     assert set(study["thresholds"]) == {"d0", "d0/2"}
     assert all(2.0 < n < 10.0 for n in study["n_sigma"].values()), study["n_sigma"]
+    # Every run's threshold is its own baseline mean + n times the sigma pooled over the geometry's runs.
+    assert study["sigma"] == "pooled" and study["smooth"] == calcium.PEAK_SMOOTH
+    for g, peaks in study["peaks"].items():
+        sigma = study["pooled_sigma"][g]
+        for peak in peaks:
+            assert peak["threshold"] == pytest.approx(peak["baseline"] + study["n_sigma"][g] * sigma)
     assert "d0 vs d0/2" in study["tests"]
+    assert 0 < study["tests"]["trend d0 -> d0/2"]["probability"] <= 1
     path = calcium.plot_study(study, tmp_path / "calcium.png")
     assert Path(path).stat().st_size > 10_000
 
