@@ -261,3 +261,31 @@ def test_study_description_script_reads_kept_runs(tmp_path, capsys):
     assert float(row[5]) == pytest.approx(2.0, abs=0.05)
     r10, r50 = (float(x) for x in row[7].split(","))
     assert abs(r10) < 0.1 and abs(r50) < 0.1  # white noise
+
+
+def test_study_summary_script_tabulates_the_kept_runs(tmp_path, monkeypatch):
+    """studies/astrocyte_calcium/summarise.py: one table row per analysis and geometry, read from
+    the kept runs without simulating."""
+    import importlib.util
+
+    import tetrasim.examples_calcium as calcium
+
+    script = Path(__file__).resolve().parents[2] / "studies" / "astrocyte_calcium" / "summarise.py"
+    if not script.exists():
+        pytest.skip("studies/ is not beside the tests")
+    monkeypatch.setattr(calcium, "calcium_geometry", lambda name, mesh_size=None: small_branch())
+    options = dict(seeds=[1, 2], t_after=0.02, t_baseline=0.02, ip3r_density=2000e12, n_sigma=3.0, smooth=5)
+    calcium.run_study(("d0",), runs_dir=tmp_path, workers=1, verbose=False, **options)
+    spec = importlib.util.spec_from_file_location("summarise", script)
+    summarise = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(summarise)
+
+    def no_simulation(task):
+        raise AssertionError(f"run {task} simulated")
+
+    monkeypatch.setattr(calcium, "_run_one", no_simulation)
+    one = {**options, "geometries": ("d0",)}
+    lines = summarise.summarise(tmp_path, analyses=(("both", one), ("second", {**one, "seeds": [2]})))
+    rows = [line.split("|") for line in lines if line.startswith(("| both", "| second"))]
+    cells = [(r[1].strip(), r[2].strip(), r[3].strip()) for r in rows]
+    assert cells == [("both", "d0", "2"), ("second", "d0", "1")]
