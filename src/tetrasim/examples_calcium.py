@@ -549,11 +549,10 @@ def _baselines_by_node(results) -> list:
     return out
 
 
-def _null_data(results, smooth: int, sigma: str) -> tuple[list, list | None]:
+def _null_data(by_run: list, smooth: int, sigma: str) -> tuple[list, list | None]:
     """The null traces of a geometry and, for a pooled σ, each one's σ pooled over the *other* runs'
     baselines of the same node (independent of the trace it standardises, as the pooled σ is of a
-    post-stimulus window)."""
-    by_run = _baselines_by_node(results)
+    post-stimulus window). ``by_run``: :func:`_baselines_by_node` of the geometry's runs."""
     traces = [trace for run in by_run for trace in run.values()]
     if sigma == "per-run":
         return traces, None
@@ -582,10 +581,11 @@ def analyse_study(runs: dict, n_sigma: float | None = None, smooth: int = PEAK_S
         raise ValueError(f"sigma must be 'pooled' or 'per-run', got {sigma!r}")
     summary, measures, thresholds, sigmas = {}, {}, {}, {}
     for g, results in runs.items():
+        by_run = _baselines_by_node(results)
         if n_sigma is None:
             dt = float(results[0].times[1] - results[0].times[0])
             try:
-                traces, null_sigmas = _null_data(results, smooth, sigma)
+                traces, null_sigmas = _null_data(by_run, smooth, sigma)
                 derived = derive_n_sigma(traces, dt, smooth, window_s, false_alarm, sigmas=null_sigmas)
             except ValueError as error:
                 raise ValueError(f"{g}: cannot derive the peak threshold from {len(results)} baselines "
@@ -595,7 +595,7 @@ def analyse_study(runs: dict, n_sigma: float | None = None, smooth: int = PEAK_S
         else:
             level = n_sigma
         if sigma == "pooled":
-            sigmas[g] = pooled_sigma([run[node] for run in _baselines_by_node(results)], smooth)
+            sigmas[g] = pooled_sigma([run[node] for run in by_run], smooth)
         peaks = [detect_peaks(r.times, r.signal[node][0], r.extra["t_stimulus"], level, smooth, sigmas.get(g))
                  for r in results]
         measures[g] = peaks
