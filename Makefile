@@ -40,7 +40,7 @@ bench: setup
 	done; [ $$found -eq 1 ] || echo "make bench: no benchmarks/*.py yet"
 
 lint: setup
-	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff check src tests benchmarks examples studies scripts
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build dist src/*.egg-info

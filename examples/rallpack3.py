@@ -6,9 +6,10 @@
 
 Deterministic channels with ``--solver ode``. NEURON (``pip install neuron``) runs the same
 cable (1,000 segments, dt 1 µs, the hh mechanism at 6.3 °C without its rate tables,
-Crank–Nicolson, the mesh's cross-section and membrane per length); without it only tetrasim's trace is drawn. Prints the RMS difference at
-both ends, the spike times and the conduction velocity, and saves rallpack3.png (V against t
-at x = 0 and x = 1 mm with NEURON's). The model lives in tetrasim.examples_efield.
+Crank–Nicolson, the mesh's cross-section and membrane per length); without it only tetrasim's
+trace is drawn. Prints the RMS difference at both ends, the spike times and the conduction
+velocity, and saves rallpack3.png (V against t at x = 0 and x = 1 mm with NEURON's).
+The model lives in tetrasim.examples_efield.
 """
 
 from __future__ import annotations
