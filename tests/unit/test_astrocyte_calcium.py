@@ -289,3 +289,40 @@ def test_study_summary_script_tabulates_the_kept_runs(tmp_path, monkeypatch):
     rows = [line.split("|") for line in lines if line.startswith(("| both", "| second"))]
     cells = [(r[1].strip(), r[2].strip(), r[3].strip()) for r in rows]
     assert cells == [("both", "d0", "2"), ("second", "d0", "1")]
+
+
+def test_study_facts_script_counts_peaks_and_regenerative_runs(tmp_path, monkeypatch):
+    """studies/astrocyte_calcium/facts.py on three kept d0 runs with known responses (flat, doubled,
+    12x from 1.5 s): the regenerative run, the runs that rise, the peaks of both rules and the
+    derived n without one run, all read from the kept files."""
+    import importlib.util
+
+    import tetrasim.examples_calcium as calcium
+
+    script = Path(__file__).resolve().parents[2] / "studies" / "astrocyte_calcium" / "facts.py"
+    if not script.exists():
+        pytest.skip("studies/ is not beside the tests")
+    monkeypatch.setattr(calcium, "calcium_geometry", lambda name, mesh_size=None: "geometry")
+    monkeypatch.setattr(calcium, "mesh_fingerprint", lambda geometry: "mesh")
+    t = np.arange(5001) * 1e-3
+    rng = np.random.default_rng(3)
+    for seed, response in ((1, 1.0), (2, 2.0), (3, 12.0)):
+        signal = {f"node{i}": (0.4 + 0.02 * rng.standard_normal(len(t)))[None, :] for i in range(5)}
+        level = 0.4 * np.where(t >= 1.5, response, 1.0)
+        signal["node2"] = (level + 0.02 * rng.standard_normal(len(t)))[None, :]
+        run = calcium.CalciumRun("d0", "ssa", [seed], t, signal, signal, 100.0 * seed,
+                                 extra=dict(t_stimulus=1.0))
+        task = ("d0", "ssa", seed, calcium.T_STIMULUS, 4.0, None, calcium.IP3R_DENSITY,
+                calcium.CHANNELS_PER_CLUSTER, calcium.EQUILIBRATE_S, "mesh")
+        calcium.save_run(calcium.run_file(tmp_path, task), task, run)
+    spec = importlib.util.spec_from_file_location("facts", script)
+    facts = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(facts)
+    lines = facts.facts(tmp_path, without=["d0:3"])
+    text = "\n".join(lines)
+    d0 = next(line for line in lines if line.startswith("- d0:"))
+    assert "wall 100-300 s" in d0 and "regenerative (>= 10x) 1 of 3 [3]" in d0 and "above 1.4x 2 of 3" in d0
+    amended = lines[lines.index(next(x for x in lines if x.startswith("## Peaks, amended"))) + 1]
+    assert amended.count(" s, ") == 2 and " s2 " in f" {amended}" and " s3 " in f" {amended}"
+    assert "(above at end)" in amended  # both responses last to the end of the record
+    assert "## d0 without seed 3:" in text and "of 2 with a peak" in text
