@@ -87,6 +87,11 @@ def main(argv=None) -> int:
     parser.add_argument("--without", nargs="*", default=[], metavar="GEOMETRY:SEED",
                         help="also the geometry's derived n and peaks without that run")
     args = parser.parse_args(argv)
+    for item in args.without:
+        geometry, _, seed = item.rpartition(":")
+        if geometry not in GEOMETRIES or not seed.isdigit():
+            parser.error(f"--without {item!r}: expected GEOMETRY:SEED with GEOMETRY one of "
+                         f"{', '.join(GEOMETRIES)}, e.g. d0/3:6")
     print("\n".join(facts(args.runs_dir, args.without)))
     return 0
 
