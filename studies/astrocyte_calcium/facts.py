@@ -56,10 +56,15 @@ def facts(folder: Path, without=()) -> list[str]:
         rising = _seeds_where(runs, lambda r: r["ratio"] > RISES)
         lines.append(
             f"- {g}: {len(runs)} runs (seeds {runs[0]['seed']}-{runs[-1]['seed']}); wall "
-            f"{min(walls):,.0f}-{max(walls):,.0f} s; mean 1.5-5 s / baseline {min(ratios):.2f}-"
+            f"{min(walls):,.0f}-{max(walls):,.0f} s (mean {sum(walls) / len(walls):,.0f} s); "
+            f"mean 1.5-5 s / baseline {min(ratios):.2f}-"
             f"{max(ratios):.2f}; largest 250-ms mean / baseline up to {max(r['top'] for r in runs):.2f}; "
             f"regenerative (>= {REGENERATIVE:g}x) {len(regenerative)} of {len(runs)} {regenerative}; "
             f"mean above {RISES}x {len(rising)} of {len(runs)}")
+    walls = [r["wall"] for r in rows]
+    # Each run occupies one core for its wall time, so two cores take half the summed wall.
+    lines.append(f"- all: {len(walls)} runs, {sum(walls) / 3600:.1f} h of one core "
+                 f"({sum(walls) / 7200:.1f} h on 2 cores)")
     for title, options in (("amended rule", {}), ("first rule", FIRST_RULE)):
         study = run_study(runs_dir=folder, simulate=False, verbose=False, **options)
         lines.append(f"## Peaks, {title} (central node; time in s, amplitude dF/F0, duration in ms)")

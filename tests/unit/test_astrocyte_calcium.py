@@ -316,7 +316,9 @@ def test_study_facts_script_counts_peaks_and_regenerative_runs(tmp_path, monkeyp
     lines = facts.facts(tmp_path, without=["d0:3"])
     text = "\n".join(lines)
     d0 = next(line for line in lines if line.startswith("- d0:"))
-    assert "wall 100-300 s" in d0 and "regenerative (>= 10x) 1 of 3 [3]" in d0 and "above 1.4x 2 of 3" in d0
+    assert "wall 100-300 s (mean 200 s)" in d0
+    assert "regenerative (>= 10x) 1 of 3 [3]" in d0 and "above 1.4x 2 of 3" in d0
+    assert "- all: 3 runs, 0.2 h of one core (0.1 h on 2 cores)" in lines
     amended = lines[lines.index(next(x for x in lines if x.startswith("## Peaks, amended"))) + 1]
     assert amended.count(" s, ") == 2 and " s2 " in f" {amended}" and " s3 " in f" {amended}"
     assert "(above at end)" in amended  # the doubled response lasts to the end of the record
